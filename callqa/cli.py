@@ -1,0 +1,109 @@
+"""The ``callqa`` command line: one entry, a subcommand per job."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from callqa import __version__
+from callqa.logs import setup_logging
+from callqa.paths import runs_dir
+
+log = logging.getLogger("callqa")
+
+app = typer.Typer(
+    name="callqa",
+    help="Quality inspection (智能质检) for Chinese call-centre calls: data, training, export, serving.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="Look inside a corpus folder (synthetic or real).", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"callqa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Corpus folder to create.")],
+    preset: Annotated[
+        str, typer.Option(help="tiny (tests, seconds) | small (quickstart) | large (GPU).")
+    ] = "tiny",
+    config: Annotated[Path | None, typer.Option(help="A synth YAML instead of a preset.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same corpus, byte for byte.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    calls: Annotated[int | None, typer.Option(help="Override the number of calls.")] = None,
+    coverage: Annotated[int | None, typer.Option(help="Override the number of coverage sentences.")] = None,
+    rubric: Annotated[
+        Path | None, typer.Option(help="Rubric YAML (default: configs/rubric/default.yaml).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing corpus folder.")] = False,
+) -> None:
+    """Generate the synthetic call corpus: stereo 8 kHz calls, utterances, coverage sentences, inspections."""
+    from callqa.data.synth.config import load_synth_config, preset_path
+    from callqa.data.synth.generate import generate_corpus
+
+    cfg = load_synth_config(config or preset_path(preset), calls=calls, coverage_sentences=coverage)
+    info = generate_corpus(cfg, out, seed=seed, workers=workers, rubric_path=rubric, overwrite=overwrite)
+    c = info["counts"]
+    log.info(
+        "%d calls (%.2f h), %d utterances, %d coverage sentences -> %s",
+        c["calls"],
+        c["call_hours"],
+        c["utterances"],
+        c["coverage_sentences"],
+        out,
+    )
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    corpus: Annotated[Path, typer.Argument(help="Corpus folder (with calls.jsonl).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write stats.json, PNGs and report.html (default: CORPUS/stats)."),
+    ] = None,
+) -> None:
+    """Counts, hours, defect rates, emotion mix, inspector bias and agreement: table, PNG plots, HTML."""
+    from rich.console import Console
+
+    from callqa.evaluation.corpus_stats import corpus_stats_report, render_stats
+
+    stats, files = corpus_stats_report(corpus, out)
+    render_stats(stats, Console())
+    log.info("wrote %d files to %s", len(files), out or corpus / "stats")
+
+
+@app.command()
+def quickstart(
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/quickstart).")] = None,
+    preset: Annotated[str, typer.Option(help="Corpus preset.")] = "small",
+    seed: Annotated[int, typer.Option()] = 0,
+    workers: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """The main job end to end on the embedded synthetic corpus (generates it once, then reuses it)."""
+    from callqa.quickstart import run_quickstart
+
+    run_quickstart(out or runs_dir() / "quickstart", preset=preset, seed=seed, workers=workers)
+
+
+def main() -> None:
+    app()

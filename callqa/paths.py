@@ -1,0 +1,10 @@
+"""Where generated things go: one git-ignored run folder (``runs/`` or $CALLQA_RUNS), never a code folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("CALLQA_RUNS", "runs"))

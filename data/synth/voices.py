@@ -1,0 +1,156 @@
+"""Speakers for the synthetic corpus: espeak-ng Mandarin voices, their split, and emotion as prosody.
+
+espeak-ng 1.51 (Debian bookworm) reads ``-v cmn`` through pinyin spelled out by its *English* rules
+("nin two hao three"); the ``cmn-latn-pinyin`` voice applies the Mandarin tone rules and is what we use.
+A voice is an espeak variant (timbre) plus a speaker's own pitch, rate and loudness. Emotions shift
+those from the speaker's baseline, so an angry low-pitched speaker and a calm high-pitched one overlap in
+absolute pitch: a model has to learn relative prosody, not "high pitch means angry".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import soundfile as sf
+
+from callqa.data.constants import EMOTIONS
+
+ESPEAK_VOICE = "cmn-latn-pinyin"
+#: espeak-ng renders at this rate; the telephone channel resamples once to 8 kHz.
+ESPEAK_RATE = 22050
+
+#: Variants that do not sound like a person on a phone (whispers, robots, effects) or have no pitch.
+_EXCLUDED = frozenset(
+    {
+        "whisper",
+        "whisperf",
+        "fast",
+        "Demonic",
+        "announcer",
+        "UniRobot",
+        "anikaRobot",
+        "croak",
+        "robosoft",
+        "robosoft2",
+        "robosoft3",
+        "robosoft4",
+        "robosoft5",
+        "robosoft6",
+        "robosoft7",
+        "robosoft8",
+        "Tweaky",
+        "Mr",
+        "klatt4",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """How an emotion moves a speaker off their baseline: pitch in espeak units, rate and loudness as
+    factors."""
+
+    pitch: int
+    rate: float
+    loudness: float
+
+
+#: Directions follow the speech-emotion literature: anger is louder and faster with raised pitch, sadness
+#: quieter, slower and lower, happiness and surprise higher in pitch (surprise the most).
+EMOTION_PROSODY: dict[str, Prosody] = {
+    "neutral": Prosody(pitch=0, rate=1.00, loudness=1.00),
+    "happy": Prosody(pitch=12, rate=1.04, loudness=1.15),
+    "angry": Prosody(pitch=8, rate=1.10, loudness=1.45),
+    "sad": Prosody(pitch=-14, rate=0.86, loudness=0.65),
+    "surprise": Prosody(pitch=22, rate=0.98, loudness=1.25),
+}
+assert set(EMOTION_PROSODY) == set(EMOTIONS)
+
+
+class SynthesisError(RuntimeError):
+    """espeak-ng is missing or failed on a sentence."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker. ``variant`` is the identity that splits hold out."""
+
+    variant: str
+    pitch: int  # espeak 0-99 baseline
+    rate: int  # espeak words per minute at neutral emotion (about 1.2 Chinese characters per minute each)
+    loudness: int  # espeak amplitude at neutral emotion
+
+    def args(self, emotion: str = "neutral", rate_factor: float = 1.0) -> list[str]:
+        p = EMOTION_PROSODY[emotion]
+        pitch = int(np.clip(self.pitch + p.pitch, 0, 99))
+        rate = max(80, round(self.rate * p.rate * rate_factor))
+        amp = int(np.clip(round(self.loudness * p.loudness), 5, 100))
+        return ["-v", f"{ESPEAK_VOICE}+{self.variant}", "-p", str(pitch), "-s", str(rate), "-a", str(amp)]
+
+
+def espeak_binary() -> str:
+    path = shutil.which("espeak-ng")
+    if path is None:
+        raise SynthesisError("espeak-ng not found on PATH: run `make setup` or `apt-get install espeak-ng`")
+    return path
+
+
+@lru_cache(maxsize=1)
+def all_variants() -> tuple[str, ...]:
+    """Every usable espeak-ng voice variant on this machine, sorted so that splits do not depend on order."""
+    out = subprocess.run([espeak_binary(), "--voices=variant"], capture_output=True, text=True, check=True)
+    names = []
+    for line in out.stdout.splitlines()[1:]:
+        cols = line.split()
+        if cols and cols[-1].startswith("!v/"):
+            names.append(cols[-1][3:])
+    return tuple(sorted(set(names) - _EXCLUDED))
+
+
+def variant_split(variant: str) -> str:
+    """A stable split per variant that no corpus seed changes: a base model trained on one corpus never
+    heard the test voices of another."""
+    h = int(hashlib.sha1(f"voice:{variant}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < 0.15 else "dev" if h < 0.30 else "train"
+
+
+def variants_for_split(split: str) -> list[str]:
+    chosen = [v for v in all_variants() if variant_split(v) == split]
+    if not chosen:
+        raise SynthesisError(f"no espeak-ng voice variants fall in split {split!r}")
+    return chosen
+
+
+def sample_voice(rng: np.random.Generator, split: str, role: str) -> Voice:
+    """Draw a speaker. Agents are trained to speak at a steady, moderate pace; customers vary more."""
+    variant = str(rng.choice(variants_for_split(split)))
+    pitch = int(rng.integers(28, 76))
+    rate = int(rng.integers(165, 211)) if role == "agent" else int(rng.integers(150, 241))
+    loudness = int(rng.integers(24, 37))
+    return Voice(variant=variant, pitch=pitch, rate=rate, loudness=loudness)
+
+
+def synthesize(text: str, voice: Voice, emotion: str = "neutral", rate_factor: float = 1.0) -> np.ndarray:
+    """Speak one sentence; return float32 mono at ``ESPEAK_RATE`` with leading/trailing silence trimmed,
+    so that turn boundaries on the timeline are where speech really starts and ends."""
+    cmd = [espeak_binary(), *voice.args(emotion, rate_factor), "--stdout", text]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        raise SynthesisError(f"espeak-ng failed on {text!r}: {proc.stderr.decode(errors='replace').strip()}")
+    audio, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+    if sr != ESPEAK_RATE:
+        raise SynthesisError(f"espeak-ng produced {sr} Hz, expected {ESPEAK_RATE}")
+    return trim(audio)
+
+
+def trim(audio: np.ndarray, threshold: float = 0.01) -> np.ndarray:
+    active = np.flatnonzero(np.abs(audio) > threshold * max(float(np.abs(audio).max()), 1e-9))
+    if active.size == 0:
+        raise SynthesisError("espeak-ng produced silence")
+    return audio[active[0] : active[-1] + 1]

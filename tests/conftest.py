@@ -1,0 +1,28 @@
+"""Shared fixtures: one tiny synthetic corpus per test session, built from the tiny preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callqa.data.schema import CallRecord, Utterance, read_calls, read_utterances
+from callqa.data.synth.config import load_synth_config, preset_path
+from callqa.data.synth.generate import generate_corpus
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "tiny"
+    generate_corpus(load_synth_config(preset_path("tiny")), out, seed=0, workers=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_calls(tiny_corpus: Path) -> list[CallRecord]:
+    return read_calls(tiny_corpus / "calls.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_utterances(tiny_corpus: Path) -> list[Utterance]:
+    return read_utterances(tiny_corpus / "utterances.jsonl")
