@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from callqa import __version__
-from callqa.logs import setup_logging
+from callqa.logs import make_console, setup_logging
 from callqa.paths import runs_dir
 
 log = logging.getLogger("callqa")
@@ -83,12 +83,10 @@ def corpus_stats(
     ] = None,
 ) -> None:
     """Counts, hours, defect rates, emotion mix, inspector bias and agreement: table, PNG plots, HTML."""
-    from rich.console import Console
-
     from callqa.evaluation.corpus_stats import corpus_stats_report, render_stats
 
     stats, files = corpus_stats_report(corpus, out)
-    render_stats(stats, Console())
+    render_stats(stats, make_console())
     log.info("wrote %d files to %s", len(files), out or corpus / "stats")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 from callqa.data.pii import PiiLogFilter
@@ -17,3 +18,10 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("jieba", "matplotlib", "PIL", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def make_console() -> Console:
+    """A console for tables: the terminal's width, or a wide page when output goes to a file or CI log,
+    where wrapping at 80 columns would cut the tables to pieces."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)

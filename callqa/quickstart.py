@@ -11,11 +11,10 @@ import json
 import logging
 from pathlib import Path
 
-from rich.console import Console
-
 from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import GENERATOR_VERSION, generate_corpus
 from callqa.evaluation.corpus_stats import corpus_stats_report, render_stats
+from callqa.logs import make_console
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +41,5 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
             load_synth_config(preset_path(preset)), corpus, seed=seed, workers=workers, overwrite=True
         )
     stats, _ = corpus_stats_report(corpus, out / "corpus-stats")
-    render_stats(stats, Console())
+    render_stats(stats, make_console())
     log.info("corpus report: %s", out / "corpus-stats" / "report.html")
