@@ -55,13 +55,18 @@ def synth(
     rubric: Annotated[
         Path | None, typer.Option(help="Rubric YAML (default: configs/rubric/default.yaml).")
     ] = None,
+    mono_fraction: Annotated[
+        float | None, typer.Option(help="Share of calls stored as a mono mix instead of stereo.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing corpus folder.")] = False,
 ) -> None:
     """Generate the synthetic call corpus: stereo 8 kHz calls, utterances, coverage sentences, inspections."""
     from callqa.data.synth.config import load_synth_config, preset_path
     from callqa.data.synth.generate import generate_corpus
 
-    cfg = load_synth_config(config or preset_path(preset), calls=calls, coverage_sentences=coverage)
+    cfg = load_synth_config(
+        config or preset_path(preset), calls=calls, coverage_sentences=coverage, mono_fraction=mono_fraction
+    )
     info = generate_corpus(cfg, out, seed=seed, workers=workers, rubric_path=rubric, overwrite=overwrite)
     c = info["counts"]
     log.info(

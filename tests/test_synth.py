@@ -15,7 +15,7 @@ from callqa.data.audio import audio_info, read_audio
 from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, SAMPLE_RATE
 from callqa.data.prosody import pitch_track
 from callqa.data.rubric import load_rubric
-from callqa.data.schema import CallRecord, Utterance, read_utterances
+from callqa.data.schema import CallRecord, Utterance, read_calls, read_utterances
 from callqa.data.segments import load_utterance
 from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import generate_corpus
@@ -225,3 +225,15 @@ def test_utterances_cut_from_calls(tiny_corpus: Path, tiny_utterances: list[Utte
     x = load_utterance(u, tiny_corpus)
     assert abs(len(x) - u.duration * SAMPLE_RATE) <= 2
     assert u.channel == CHANNEL_OF[u.speaker]
+
+
+def test_mono_mix_calls(tmp_path: Path) -> None:
+    cfg = load_synth_config(preset_path("tiny"), calls=2, coverage_sentences=1, mono_fraction=1.0)
+    generate_corpus(cfg, tmp_path / "m", workers=1)
+    calls = read_calls(tmp_path / "m" / "calls.jsonl")
+    assert all(c.channels == "mono" for c in calls)
+    assert audio_info(tmp_path / "m" / calls[0].audio).channels == 1
+    utts = read_utterances(tmp_path / "m" / "utterances.jsonl")
+    assert all(u.channel is None for u in utts)
+    x = load_utterance(utts[0], tmp_path / "m")
+    assert abs(len(x) - utts[0].duration * SAMPLE_RATE) <= 2 and np.abs(x).max() > 0.01
