@@ -71,6 +71,14 @@ class Rubric(BaseModel):
                 return item
         raise KeyError(f"no rubric item {item_id!r}; items are {self.ids}")
 
+    def param(self, item_id: str, key: str, default: float) -> float:
+        """A threshold from an item's params, or ``default`` when the centre's rubric lacks the item or the
+        key (so a rubric without, say, a speech-rate item still drives the same corpus and rules)."""
+        for item in self.items:
+            if item.id == item_id:
+                return float(item.params.get(key, default))
+        return default
+
     def total(self, points_lost: Mapping[str, float], fatal: list[str] | tuple[str, ...] = ()) -> float:
         """Score a sheet: full marks minus the points lost (each capped at the item's points); a fatal item
         zeroes the call whatever else happened."""

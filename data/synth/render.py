@@ -116,7 +116,8 @@ def render_call(spec: CallSpec, rubric: Rubric, corpus_dir: Path) -> dict[str, A
         slots,
     )
     customer = sample_voice(rng, spec.split, "customer")
-    rate = rubric["speech_rate"].params if "speech_rate" in rubric.ids else {"min_cpm": 180, "max_cpm": 300}
+    min_cpm = rubric.param("speech_rate", "min_cpm", 180.0)
+    max_cpm = rubric.param("speech_rate", "max_cpm", 300.0)
     agent_rate = 1.0
     if "speech_rate" in spec.defects:
         agent_rate = float(rng.uniform(1.55, 1.8)) if rng.random() < 0.6 else float(rng.uniform(0.55, 0.62))
@@ -130,12 +131,8 @@ def render_call(spec: CallSpec, rubric: Rubric, corpus_dir: Path) -> dict[str, A
     durations = [len(a) / ESPEAK_RATE for a in audio]
 
     rules = TimingRules(
-        max_silence=float(rubric["silence"].params.get("max_seconds", 5.0))
-        if "silence" in rubric.ids
-        else 5.0,
-        min_overlap=float(rubric["interruption"].params.get("min_overlap_seconds", 1.0))
-        if "interruption" in rubric.ids
-        else 1.0,
+        max_silence=rubric.param("silence", "max_seconds", 5.0),
+        min_overlap=rubric.param("interruption", "min_overlap_seconds", 1.0),
     )
     speakers = [t.speaker for t in plan.turns]
     tl = lay_out(
@@ -151,7 +148,7 @@ def render_call(spec: CallSpec, rubric: Rubric, corpus_dir: Path) -> dict[str, A
     agent_idx = [i for i, s in enumerate(speakers) if s == AGENT]
     cpm = chars_per_minute([plan.turns[i].text for i in agent_idx], sum(durations[i] for i in agent_idx))
     defects = set(plan.defects) | {e.item for e in tl.events}
-    if not rate["min_cpm"] <= cpm <= rate["max_cpm"]:
+    if not min_cpm <= cpm <= max_cpm:
         defects.add("speech_rate")
 
     n_ch = 1 if spec.line.mono else 2

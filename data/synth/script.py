@@ -44,10 +44,10 @@ class _Writer:
 
     def __init__(self, rng: np.random.Generator, bank: TemplateBank, plan: CallPlan, slots: dict[str, str]):
         self.rng, self.bank, self.plan, self.slots = rng, bank, plan, slots
-        self.customer_mood = "angry" if plan.customer_angry else self._calm()
+        self.customer_mood = "angry" if plan.customer_angry else self.calm_mood()
         self.agent_cold = False
 
-    def _calm(self) -> str:
+    def calm_mood(self) -> str:
         names, probs = zip(*_CALM_CUSTOMER, strict=True)
         return str(self.rng.choice(names, p=probs))
 
@@ -90,7 +90,7 @@ def plan_call(
         w.say(AGENT, "apology")
     if customer_angry and "deescalation" not in defects:
         w.say(AGENT, "soothe")
-        w.customer_mood = w._calm()
+        w.customer_mood = w.calm_mood()
 
     if "verification" not in defects:
         w.say(AGENT, "verify_curt" if curt else "verify")
