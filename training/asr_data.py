@@ -1,0 +1,129 @@
+"""ASR training data: utterances cut from call corpora (both channels) plus coverage sentences."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from callqa.data.constants import SAMPLE_RATE
+from callqa.data.schema import Utterance, read_utterances
+from callqa.data.segments import load_utterance
+from callqa.models.tokenizer import CharTokenizer
+from callqa.training.sampler import DurationBatchSampler
+from callqa.training.transforms import augment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Item:
+    utt: Utterance
+    root: Path
+
+
+def load_items(corpora: list[str | os.PathLike[str]], split: str, coverage: bool) -> list[Item]:
+    """Utterances of ``split`` from each corpus folder, plus its coverage sentences when training."""
+    items: list[Item] = []
+    for corpus in corpora:
+        root = Path(corpus)
+        items += [
+            Item(u, root) for u in read_utterances(root / "utterances.jsonl") if u.split == split and u.text
+        ]
+        if coverage and (root / "coverage.jsonl").exists():
+            items += [Item(u, root) for u in read_utterances(root / "coverage.jsonl") if u.split == split]
+    return items
+
+
+class AsrDataset(Dataset):
+    """(waveform, token ids, id) per utterance, augmented when training.
+
+    Augmentation draws from torch's per-worker seed, which the DataLoader renews every epoch and
+    ``lightning.seed_everything`` makes reproducible, so each epoch hears new perturbations.
+    """
+
+    def __init__(self, items: list[Item], tokenizer: CharTokenizer, train: bool):
+        self.items, self.tokenizer, self.train = items, tokenizer, train
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        item = self.items[i]
+        wave = load_utterance(item.utt, item.root, SAMPLE_RATE)
+        if self.train:
+            wave = augment(wave, np.random.default_rng((torch.initial_seed(), i)), SAMPLE_RATE)
+        tokens = torch.tensor(self.tokenizer.encode(item.utt.text), dtype=torch.long)
+        return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), tokens, item.utt.id
+
+
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict[str, torch.Tensor | list[str]]:
+    waves, tokens, ids = zip(*batch, strict=True)
+    lengths = torch.tensor([len(w) for w in waves])
+    wave = torch.zeros(len(waves), max(int(lengths.max()), 400))
+    for k, w in enumerate(waves):
+        wave[k, : len(w)] = w
+    return {
+        "wave": wave,
+        "lengths": lengths,
+        "targets": torch.cat(tokens),
+        "target_lengths": torch.tensor([len(t) for t in tokens]),
+        "ids": list(ids),
+    }
+
+
+@dataclass
+class AsrDataConfig:
+    corpora: list[str] = field(default_factory=list)
+    coverage: bool = True
+    batch_seconds: float = 120.0
+    num_workers: int = 2
+    seed: int = 0
+    max_train_items: int | None = None
+    max_val_items: int | None = 200
+
+
+class AsrDataModule(L.LightningDataModule):
+    def __init__(self, cfg: AsrDataConfig, tokenizer: CharTokenizer | None = None):
+        super().__init__()
+        if not cfg.corpora:
+            raise ValueError("no corpora given: set data.corpora to one or more corpus folders")
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.train_items: list[Item] = []
+        self.val_items: list[Item] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_items:
+            return
+        self.train_items = load_items(self.cfg.corpora, "train", self.cfg.coverage)[
+            : self.cfg.max_train_items
+        ]
+        self.val_items = load_items(self.cfg.corpora, "dev", False)[: self.cfg.max_val_items]
+        if self.tokenizer is None:
+            self.tokenizer = CharTokenizer.build(i.utt.text for i in self.train_items)
+        log.info(
+            "ASR data: %d train, %d dev utterances; vocabulary %d",
+            len(self.train_items),
+            len(self.val_items),
+            len(self.tokenizer),
+        )
+
+    def _loader(self, items: list[Item], train: bool) -> DataLoader:
+        ds = AsrDataset(items, self.tokenizer, train)
+        sampler = DurationBatchSampler(
+            [i.utt.duration for i in items], self.cfg.batch_seconds, shuffle=train, seed=self.cfg.seed
+        )
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.cfg.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_items, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_items, train=False)

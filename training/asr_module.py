@@ -1,0 +1,98 @@
+"""The LightningModule for CTC ASR: a thin wrapper that adds the loss, the optimiser schedule, CER on
+the dev set, and a self-describing checkpoint (model config + vocabulary)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import jiwer
+import lightning as L
+import torch
+
+from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
+from callqa.models.asr.decoding import greedy_ids
+from callqa.models.tokenizer import CharTokenizer
+
+log = logging.getLogger(__name__)
+
+
+def cer(refs: list[str], hyps: list[str]) -> float:
+    """Character error rate over a set (jiwer, characters as tokens); empty references are skipped."""
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
+    if not pairs:
+        return float("nan")
+    return float(jiwer.cer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+class AsrModule(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        tokenizer: str,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        warmup_steps: int = 500,
+        total_steps: int = 20000,
+        sample_decodes: int = 4,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = CharTokenizer.from_json(tokenizer)
+        cfg = ConformerCTCConfig.from_dict({**model, "vocab_size": len(self.tokenizer)})
+        self.model = ConformerCTC(cfg)
+        self.ctc = torch.nn.CTCLoss(blank=self.tokenizer.blank_id, zero_infinity=True)
+        self._val: list[tuple[str, str, str]] = []
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(wave, lengths)
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logp, lengths = self.model(batch["wave"], batch["lengths"])
+        loss = self.ctc(logp.float().transpose(0, 1), batch["targets"], lengths, batch["target_lengths"])
+        return loss, logp, lengths
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        audio_s = float(batch["lengths"].sum()) / self.model.cfg.frontend.sample_rate
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        self.log("train/audio_seconds", audio_s, reduce_fx="sum", on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        loss, logp, lengths = self._loss(batch)
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["ids"]), sync_dist=True)
+        logp = logp.float().cpu().numpy()
+        offset = 0
+        for k, uid in enumerate(batch["ids"]):
+            n = int(batch["target_lengths"][k])
+            ref = self.tokenizer.decode(batch["targets"][offset : offset + n].tolist())
+            offset += n
+            self._val.append((uid, ref, self.tokenizer.decode(greedy_ids(logp[k, : int(lengths[k])]))))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        _, refs, hyps = zip(*self._val, strict=True)
+        self.log("val/cer", cer(list(refs), list(hyps)), prog_bar=True, sync_dist=True)
+        for uid, ref, hyp in self._val[: self.hparams.sample_decodes]:
+            log.info("%s\n  ref: %s\n  hyp: %s", uid, ref, hyp)
+        self.samples = self._val[: self.hparams.sample_decodes]
+        self._val = []
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warmup, total = (
+            self.hparams.warmup_steps,
+            max(self.hparams.total_steps, self.hparams.warmup_steps + 1),
+        )
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / (total - warmup))
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
