@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 corpus_app = typer.Typer(help="Look inside a corpus folder (synthetic or real).", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+train_app = typer.Typer(help="Train a model (Lightning, tracked in MLflow).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 
 def _version(value: bool) -> None:
@@ -93,6 +95,24 @@ def corpus_stats(
     stats, files = corpus_stats_report(corpus, out)
     render_stats(stats, make_console())
     log.info("wrote %d files to %s", len(files), out or corpus / "stats")
+
+
+@train_app.command(
+    "asr",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def train_asr_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", help="An ASR config from configs/asr/.")],
+) -> None:
+    """Train the Conformer-CTC ASR model.
+
+    Any further --section.key=value arguments override the config in LightningCLI syntax, for example
+    --trainer.max_epochs=3 or --data.batch_seconds=60.
+    """
+    from callqa.training.asr_cli import train_asr
+
+    train_asr(["--config", str(config), *ctx.args])
 
 
 @app.command()

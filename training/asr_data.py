@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -78,34 +79,40 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict[str, to
     }
 
 
-@dataclass
-class AsrDataConfig:
-    corpora: list[str] = field(default_factory=list)
-    coverage: bool = True
-    batch_seconds: float = 120.0
-    num_workers: int = 2
-    seed: int = 0
-    max_train_items: int | None = None
-    max_val_items: int | None = 200
-
-
 class AsrDataModule(L.LightningDataModule):
-    def __init__(self, cfg: AsrDataConfig, tokenizer: CharTokenizer | None = None):
+    """Train on the ``train`` split (plus coverage sentences), validate on ``dev``; the vocabulary is built
+    from the training text unless a tokenizer (e.g. a base checkpoint's) is given."""
+
+    def __init__(
+        self,
+        corpora: list[str],
+        coverage: bool = True,
+        batch_seconds: float = 120.0,
+        num_workers: int = 2,
+        max_train_items: int | None = None,
+        max_val_items: int | None = 200,
+        tokenizer: str | None = None,
+    ):
         super().__init__()
-        if not cfg.corpora:
+        if not corpora:
             raise ValueError("no corpora given: set data.corpora to one or more corpus folders")
-        self.cfg = cfg
-        self.tokenizer = tokenizer
+        self.corpora, self.coverage, self.batch_seconds = corpora, coverage, batch_seconds
+        self.num_workers, self.max_train_items, self.max_val_items = (
+            num_workers,
+            max_train_items,
+            max_val_items,
+        )
+        self.tokenizer = CharTokenizer.from_json(tokenizer) if tokenizer else None
         self.train_items: list[Item] = []
         self.val_items: list[Item] = []
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_items:
             return
-        self.train_items = load_items(self.cfg.corpora, "train", self.cfg.coverage)[
-            : self.cfg.max_train_items
-        ]
-        self.val_items = load_items(self.cfg.corpora, "dev", False)[: self.cfg.max_val_items]
+        self.train_items = load_items(self.corpora, "train", self.coverage)[: self.max_train_items]
+        self.val_items = load_items(self.corpora, "dev", False)[: self.max_val_items]
+        if not self.train_items:
+            raise ValueError(f"no training utterances in {self.corpora}")
         if self.tokenizer is None:
             self.tokenizer = CharTokenizer.build(i.utt.text for i in self.train_items)
         log.info(
@@ -115,12 +122,30 @@ class AsrDataModule(L.LightningDataModule):
             len(self.tokenizer),
         )
 
+    @property
+    def vocabulary(self) -> str:
+        """The tokenizer JSON the model must be built with (reads the manifests on first use)."""
+        self.setup()
+        return self.tokenizer.to_json()
+
+    def fingerprint(self) -> str:
+        """Which data trained the model: each corpus's own fingerprint from its corpus.json."""
+        parts = []
+        for corpus in self.corpora:
+            info = Path(corpus) / "corpus.json"
+            parts.append(
+                json.loads(info.read_text(encoding="utf-8")).get("fingerprint", "?") if info.exists() else "?"
+            )
+        return "+".join(parts)
+
     def _loader(self, items: list[Item], train: bool) -> DataLoader:
-        ds = AsrDataset(items, self.tokenizer, train)
-        sampler = DurationBatchSampler(
-            [i.utt.duration for i in items], self.cfg.batch_seconds, shuffle=train, seed=self.cfg.seed
+        sampler = DurationBatchSampler([i.utt.duration for i in items], self.batch_seconds, shuffle=train)
+        return DataLoader(
+            AsrDataset(items, self.tokenizer, train),
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
         )
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.cfg.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_items, train=True)

@@ -56,7 +56,7 @@ class AsrModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
         audio_s = float(batch["lengths"].sum()) / self.model.cfg.frontend.sample_rate
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["ids"]))
         self.log("train/audio_seconds", audio_s, reduce_fx="sum", on_step=False, on_epoch=True)
         return loss
 

@@ -1,0 +1,60 @@
+"""Every ASR config builds and runs one tiny step; a short CPU run is tracked in MLflow."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from callqa.training.asr_cli import train_asr
+
+ASR_CONFIGS = sorted(Path(str(resources.files("callqa.configs") / "asr")).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", ASR_CONFIGS, ids=lambda p: p.name)
+def test_config_runs_one_step(config: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    cli = train_asr(
+        [
+            "--config",
+            str(config),
+            "--trainer.fast_dev_run=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.precision=32-true",
+            "--trainer.devices=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--data.corpora=[{tiny_corpus}]",
+            "--data.num_workers=0",
+            "--data.batch_seconds=20",
+        ]
+    )
+    assert cli.trainer.global_step == 1
+    assert len(cli.model.tokenizer) > 10
+
+
+def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
+    cli = train_asr(
+        [
+            "--config",
+            str(config),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.logger.init_args.tracking_uri={uri}",
+            f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
+            "--model.model.num_layers=1",
+            "--model.model.d_model=32",
+            "--model.model.ffn_dim=64",
+            f"--data.corpora=[{tiny_corpus}]",
+            "--data.num_workers=0",
+        ]
+    )
+    run = mlflow.MlflowClient(uri).get_run(cli.trainer.logger.run_id)
+    assert {"val/cer", "val/loss", "train/loss_epoch"} <= set(run.data.metrics)
+    assert run.data.params["data_fingerprint"]
+    artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "checkpoints"} <= artifacts

@@ -1,0 +1,60 @@
+"""``callqa train asr``: LightningCLI over AsrModule + AsrDataModule, tracked in MLflow.
+
+The vocabulary comes from the data (or a base checkpoint), so it is linked into the model when the
+DataModule is instantiated. Each run logs its resolved config, the data fingerprint, per-epoch loss and
+CER, sample decodes and the final checkpoint to MLflow (a SQLite store under runs/ by default).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import MLFlowLogger
+
+from callqa.training.asr_data import AsrDataModule
+from callqa.training.asr_module import AsrModule
+
+log = logging.getLogger(__name__)
+
+
+class AsrCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.vocabulary", "model.tokenizer", apply_on="instantiate")
+        parser.add_argument(
+            "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
+        )
+
+
+def train_asr(args: list[str]) -> AsrCLI:
+    """Parse ``args`` (``--config FILE`` plus any ``--section.key value`` overrides), fit, and record."""
+    cli = AsrCLI(
+        AsrModule,
+        AsrDataModule,
+        run=False,
+        args=args,
+        save_config_callback=None,
+        trainer_defaults={"use_distributed_sampler": False},
+    )
+    config_text = cli.parser.dump(cli.config, skip_none=False)
+    mlf = next((lg for lg in cli.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
+    if mlf is not None:
+        mlf.experiment.log_text(mlf.run_id, config_text, "config.yaml")
+        mlf.log_hyperparams(
+            {"data_fingerprint": cli.datamodule.fingerprint(), "parameters": cli.model.model.num_parameters()}
+        )
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("resume"))
+    if mlf is not None:
+        ckpt = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
+        if ckpt and Path(ckpt).exists():
+            mlf.experiment.log_artifact(mlf.run_id, ckpt, "checkpoints")
+        samples = getattr(cli.model, "samples", [])
+        if samples:
+            mlf.experiment.log_text(
+                mlf.run_id,
+                yaml.safe_dump([{"id": i, "ref": r, "hyp": h} for i, r, h in samples], allow_unicode=True),
+                "sample_decodes.yaml",
+            )
+    return cli
