@@ -99,7 +99,7 @@ def corpus_stats(
 
 @train_app.command(
     "asr",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def train_asr_command(
     ctx: typer.Context,

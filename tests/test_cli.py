@@ -18,6 +18,8 @@ def test_help_lists_commands() -> None:
     for cmd in ("synth", "corpus", "quickstart"):
         assert cmd in result.output
     assert "--preset" in runner.invoke(app, ["synth", "--help"]).output
+    train = runner.invoke(app, ["train", "asr", "--help"])
+    assert train.exit_code == 0 and "--config" in train.output
 
 
 def test_synth_then_stats(tmp_path: Path) -> None:
