@@ -27,6 +27,8 @@ def test_config_runs_one_step(config: Path, tiny_corpus: Path, tmp_path: Path) -
             f"--data.corpora=[{tiny_corpus}]",
             "--data.num_workers=0",
             "--data.batch_seconds=20",
+            f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+            f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
         ]
     )
     assert cli.trainer.global_step == 1
