@@ -23,6 +23,10 @@ app = typer.Typer(
 )
 corpus_app = typer.Typer(help="Look inside a corpus folder (synthetic or real).", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+export_app = typer.Typer(
+    help="Export a trained model to ONNX with parity and int8 checks.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
 train_app = typer.Typer(help="Train a model (Lightning, tracked in MLflow).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -113,6 +117,60 @@ def train_asr_command(
     from callqa.training.asr_cli import train_asr
 
     train_asr(["--config", str(config), *ctx.args])
+
+
+@export_app.command("asr")
+def export_asr_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint from callqa train asr.")],
+    out: Annotated[Path, typer.Option(help="Folder for asr.onnx, asr.int8.onnx and export.json.")] = Path(
+        "runs/export/asr"
+    ),
+    int8: Annotated[bool, typer.Option(help="Also write a dynamically quantised int8 model.")] = True,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Corpus whose test utterances measure the int8 CER change.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Test utterances to decode for the CER comparison.")] = 200,
+) -> None:
+    """Export to ONNX (dynamic batch and time, self-describing), check parity, quantise to int8."""
+    from callqa.serving.export_report import export_asr
+
+    report = export_asr(checkpoint, out, int8=int8, corpus=corpus, limit=limit)
+    if not report["parity"]["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def transcribe(
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, ...); stereo per channel.")
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="An ASR ONNX file from callqa export asr.")],
+    raw: Annotated[bool, typer.Option(help="Print phone, ID and card numbers unmasked.")] = False,
+    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
+    hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+) -> None:
+    """Transcribe audio on onnxruntime only. A file that cannot be read is reported on one line and the
+    rest still go through; the exit code is 1 if any failed."""
+    from callqa.data.audio import AudioError, read_audio
+    from callqa.data.pii import mask_pii
+    from callqa.serving.asr_onnx import OnnxAsr
+
+    asr = OnnxAsr(model, threads)
+    words = asr.hotwords(hotword) if hotword else None
+    failed = 0
+    for path in files:
+        try:
+            audio, _ = read_audio(path, asr.sample_rate)
+        except AudioError as err:
+            typer.echo(f"error: {err}", err=True)
+            failed += 1
+            continue
+        for ch, result in enumerate(asr.transcribe(list(audio), beam=beam, hotwords=words)):
+            text = result.text if raw else mask_pii(result.text)
+            typer.echo(f"{path}\t{ch if audio.shape[0] > 1 else 'mono'}\t{text}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

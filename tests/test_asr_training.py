@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from callqa.data.schema import Utterance
+from callqa.evaluation.metrics import cer
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.tokenizer import CharTokenizer
 from callqa.training.asr_data import AsrDataset, Item, collate
-from callqa.training.asr_module import AsrModule, cer
+from callqa.training.asr_module import AsrModule
 from callqa.training.sampler import DurationBatchSampler
 
 TINY = {

@@ -7,23 +7,15 @@ import logging
 import math
 from typing import Any
 
-import jiwer
 import lightning as L
 import torch
 
+from callqa.evaluation.metrics import cer
 from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.tokenizer import CharTokenizer
 
 log = logging.getLogger(__name__)
-
-
-def cer(refs: list[str], hyps: list[str]) -> float:
-    """Character error rate over a set (jiwer, characters as tokens); empty references are skipped."""
-    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
-    if not pairs:
-        return float("nan")
-    return float(jiwer.cer([r for r, _ in pairs], [h for _, h in pairs]))
 
 
 class AsrModule(L.LightningModule):

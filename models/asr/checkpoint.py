@@ -1,0 +1,25 @@
+"""Loading an ASR model from a training checkpoint, which carries its own config and vocabulary."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
+from callqa.models.tokenizer import CharTokenizer
+
+
+def load_asr_checkpoint(path: str | os.PathLike[str]) -> tuple[ConformerCTC, CharTokenizer, dict[str, Any]]:
+    """(model in eval mode, tokenizer, hyper-parameters) from a Lightning checkpoint of AsrModule."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    hp = ckpt.get("hyper_parameters", {})
+    if "tokenizer" not in hp or "model" not in hp:
+        raise ValueError(f"{path}: not an ASR checkpoint (no model config or tokenizer in hyper_parameters)")
+    tokenizer = CharTokenizer.from_json(hp["tokenizer"])
+    cfg = ConformerCTCConfig.from_dict({**hp["model"], "vocab_size": len(tokenizer)})
+    model = ConformerCTC(cfg)
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    return model.eval(), tokenizer, hp

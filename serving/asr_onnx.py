@@ -1,0 +1,74 @@
+"""ASR on onnxruntime alone: no torch on this path, so the scoring server and `callqa transcribe` stay
+small. Everything needed to use the model (vocabulary, sample rate) is read from the ONNX file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from callqa.models.asr.decoding import Hotwords, greedy_ids, hotwords_from_text, prefix_beam_search
+from callqa.models.tokenizer import CharTokenizer
+
+
+def providers() -> list[str]:
+    """CUDA when onnxruntime-gpu and a GPU are present, else CPU."""
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+@dataclass
+class Transcript:
+    text: str
+    ids: list[int]
+
+
+class OnnxAsr:
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        self.path = str(path)
+        self.session = ort.InferenceSession(self.path, opts, providers=providers())
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("callqa.kind") != "asr-ctc":
+            raise ValueError(
+                f"{path}: not a callqa ASR model (metadata callqa.kind={meta.get('callqa.kind')!r})"
+            )
+        self.meta = meta
+        self.tokenizer = CharTokenizer.from_json(meta["callqa.tokenizer"])
+        self.sample_rate = int(meta["callqa.sample_rate"])
+        self.min_samples = json.loads(meta["callqa.features"])["n_fft"] * 8
+
+    def run(self, wave: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out, out_len = self.session.run(
+            None, {"wave": wave.astype(np.float32), "lengths": lengths.astype(np.int64)}
+        )
+        return out, out_len
+
+    def hotwords(self, words: Sequence[str], bonus: float = 1.5) -> Hotwords:
+        return hotwords_from_text(words, self.tokenizer.encode, bonus)
+
+    def transcribe(
+        self, waves: Sequence[np.ndarray], beam: int = 1, hotwords: Hotwords | None = None
+    ) -> list[Transcript]:
+        """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 is greedy."""
+        lengths = np.array([max(len(w), self.min_samples) for w in waves], dtype=np.int64)
+        batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
+        for k, w in enumerate(waves):
+            batch[k, : len(w)] = w
+        logp, out_len = self.run(batch, lengths)
+        results = []
+        for k in range(len(waves)):
+            lp = logp[k, : int(out_len[k])]
+            if beam > 1 or hotwords is not None:
+                ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords)[0][0]
+            else:
+                ids = greedy_ids(lp)
+            results.append(Transcript(self.tokenizer.decode(ids), ids))
+        return results

@@ -1,0 +1,92 @@
+"""ONNX export of the ASR model: parity with PyTorch, metadata, int8, and transcription without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from callqa.cli import app
+from callqa.data.schema import Utterance
+from callqa.models.tokenizer import CharTokenizer
+from callqa.serving.asr_onnx import OnnxAsr
+from callqa.serving.export_report import PARITY_TOLERANCE, export_asr
+from callqa.training.asr_module import AsrModule
+
+TINY = {"d_model": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 2, "kernel_size": 7}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path, tiny_utterances: list[Utterance]):
+    tmp = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    module = AsrModule(TINY, tok.to_json())
+    ckpt = tmp / "tiny.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, ckpt)
+    report = export_asr(ckpt, tmp / "out", int8=True, corpus=tiny_corpus, limit=6)
+    return tmp, tok, report
+
+
+def test_parity_at_several_lengths_and_batches(exported) -> None:
+    _, _, report = exported
+    cases = report["parity"]["cases"]
+    assert len({c["seconds"] for c in cases}) >= 3 and len({c["batch"] for c in cases}) >= 2
+    assert report["parity"]["passed"]
+    assert max(c["max_abs_diff"] for c in cases) <= PARITY_TOLERANCE
+    assert all(c["same_text"] for c in cases)
+
+
+def test_onnx_file_describes_itself(exported) -> None:
+    tmp, tok, report = exported
+    asr = OnnxAsr(report["onnx"])
+    assert asr.tokenizer.vocab == tok.vocab
+    assert asr.sample_rate == 8000
+    assert json.loads(asr.meta["callqa.model_config"])["num_layers"] == TINY["num_layers"]
+    on_disk = json.loads((tmp / "out" / "export.json").read_text(encoding="utf-8"))
+    assert on_disk["parity"]["passed"]
+
+
+def test_int8_is_smaller_and_measured(exported) -> None:
+    _, _, report = exported
+    q = report["int8"]
+    assert q["bytes"] < q["fp32_bytes"]
+    assert np.isfinite(q["test_cer_fp32"]) and np.isfinite(q["test_cer_int8"])
+    assert OnnxAsr(q["onnx"]).meta["callqa.quantization"] == "int8-dynamic"
+
+
+def test_transcribe_goes_on_after_a_bad_file(exported, tiny_corpus: Path, tmp_path: Path) -> None:
+    _, _, report = exported
+    good = next((tiny_corpus / "audio").glob("*.wav"))
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all", encoding="utf-8")
+    mono = tmp_path / "mono.flac"
+    sf.write(mono, np.zeros(16000, dtype=np.float32) + 0.01, 16000)
+    result = CliRunner().invoke(
+        app, ["transcribe", str(bad), str(good), str(mono), "--model", report["onnx"]]
+    )
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert [ln.split("\t")[1] for ln in lines] == ["0", "1", "mono"]
+    assert "notes.wav" in result.stderr and result.stderr.count("error:") == 1
+
+
+def test_transcribe_path_never_imports_torch(exported) -> None:
+    _, _, report = exported
+    code = (
+        "import sys, numpy as np\n"
+        "from callqa.cli import app\n"
+        "from callqa.data.audio import read_audio\n"
+        "from callqa.serving.asr_onnx import OnnxAsr\n"
+        f"asr = OnnxAsr({report['onnx']!r})\n"
+        "asr.transcribe([np.zeros(8000, dtype=np.float32)], beam=4)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
