@@ -3,7 +3,6 @@ small. Everything needed to use the model (vocabulary, sample rate) is read from
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ class OnnxAsr:
         self.meta = meta
         self.tokenizer = CharTokenizer.from_json(meta["callqa.tokenizer"])
         self.sample_rate = int(meta["callqa.sample_rate"])
-        self.min_samples = json.loads(meta["callqa.features"])["n_fft"] * 8
+        self.min_samples = int(meta["callqa.min_samples"])
 
     def run(self, wave: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out, out_len = self.session.run(

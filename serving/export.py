@@ -8,6 +8,7 @@ accuracy cost is measured by the caller on real data (callqa export asr reports 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -18,10 +19,11 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from torch import nn
 
 from callqa import __version__
+from callqa.data.constants import SAMPLE_RATE
 from callqa.data.files import atomic_path
-from callqa.models.asr.conformer import ConformerCTC
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.tokenizer import CharTokenizer
 
@@ -29,52 +31,66 @@ log = logging.getLogger(__name__)
 
 
 def asr_metadata(
-    model: ConformerCTC, tokenizer: CharTokenizer, extra: dict[str, Any] | None = None
+    model: nn.Module, tokenizer: CharTokenizer, extra: dict[str, Any] | None = None
 ) -> dict[str, str]:
-    fe = model.cfg.frontend
     return {
         "callqa.kind": "asr-ctc",
         "callqa.version": __version__,
         "callqa.tokenizer": tokenizer.to_json(),
         "callqa.model_config": json.dumps(model.cfg.to_dict(), ensure_ascii=False),
-        "callqa.sample_rate": str(fe.sample_rate),
-        "callqa.features": json.dumps(
-            {
-                "type": "log-mel",
-                "n_mels": fe.n_mels,
-                "n_fft": fe.n_fft,
-                "win_length": fe.win_length,
-                "hop_length": fe.hop_length,
-            }
-        ),
+        "callqa.sample_rate": str(SAMPLE_RATE),
+        "callqa.min_samples": str(model.min_samples),
+        "callqa.features": json.dumps(model.features()),
         "callqa.inputs": "wave: float32 (batch, samples) at sample_rate in [-1, 1]; lengths: int64 (batch)",
         **{f"callqa.{k}": str(v) for k, v in (extra or {}).items()},
     }
 
 
 def export_asr_onnx(
-    model: ConformerCTC,
+    model: nn.Module,
     tokenizer: CharTokenizer,
     out: str | os.PathLike[str],
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Export with dynamic batch and time (example batch of 2: a batch of 1 would fix the batch axis)."""
+    """Export with dynamic batch and time (example batch of 2: a batch of 1 would fix the batch axis).
+
+    Our own models go through torch.export (``dynamo=True``). A model may declare
+    ``onnx_exporter = "torchscript"`` where torch.export cannot trace it with dynamic shapes.
+    """
     model = model.eval()
-    sr = model.cfg.frontend.sample_rate
+    sr = SAMPLE_RATE
     wave = torch.randn(2, 3 * sr) * 0.1
     lengths = torch.tensor([3 * sr, 2 * sr])
-    batch = torch.export.Dim("batch", min=1, max=256)
-    samples = torch.export.Dim("samples", min=model.cfg.frontend.n_fft * 8, max=sr * 3600)
-    program = torch.onnx.export(
-        model,
-        (wave, lengths),
-        dynamo=True,
-        dynamic_shapes=({0: batch, 1: samples}, {0: batch}),
-        input_names=["wave", "lengths"],
-        output_names=["log_probs", "out_lengths"],
-        verbose=False,
-    )
-    proto = program.model_proto
+    if getattr(model, "onnx_exporter", "dynamo") == "dynamo":
+        batch = torch.export.Dim("batch", min=1, max=256)
+        samples = torch.export.Dim("samples", min=model.min_samples, max=sr * 3600)
+        proto = torch.onnx.export(
+            model,
+            (wave, lengths),
+            dynamo=True,
+            dynamic_shapes=({0: batch, 1: samples}, {0: batch}),
+            input_names=["wave", "lengths"],
+            output_names=["log_probs", "out_lengths"],
+            verbose=False,
+        ).model_proto
+    else:
+        buf = io.BytesIO()
+        torch.onnx.export(
+            model,
+            (wave, lengths),
+            buf,
+            dynamo=False,
+            opset_version=17,
+            input_names=["wave", "lengths"],
+            output_names=["log_probs", "out_lengths"],
+            dynamic_axes={
+                "wave": {0: "batch", 1: "samples"},
+                "lengths": {0: "batch"},
+                "log_probs": {0: "batch", 1: "frames"},
+                "out_lengths": {0: "batch"},
+            },
+        )
+        proto = onnx.load_from_string(buf.getvalue())
     for k, v in asr_metadata(model, tokenizer, metadata).items():
         proto.metadata_props.add(key=k, value=v)
     out = Path(out)
@@ -92,7 +108,7 @@ class ParityResult:
 
 
 def check_parity(
-    model: ConformerCTC,
+    model: nn.Module,
     tokenizer: CharTokenizer,
     onnx_path: str | os.PathLike[str],
     seconds: tuple[float, ...] = (0.7, 3.3, 9.1),
@@ -105,7 +121,7 @@ def check_parity(
 
     session = OnnxAsr(onnx_path)
     rng = np.random.default_rng(seed)
-    sr = model.cfg.frontend.sample_rate
+    sr = SAMPLE_RATE
     results = []
     for b in batches:
         for s in seconds:

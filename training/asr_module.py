@@ -10,9 +10,10 @@ from typing import Any
 import lightning as L
 import torch
 
+from callqa.data.constants import SAMPLE_RATE
 from callqa.evaluation.metrics import cer
-from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
 from callqa.models.asr.decoding import greedy_ids
+from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ class AsrModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = CharTokenizer.from_json(tokenizer)
-        cfg = ConformerCTCConfig.from_dict({**model, "vocab_size": len(self.tokenizer)})
-        self.model = ConformerCTC(cfg)
+        self.model = build_asr_model(model, len(self.tokenizer))
+        if "hf_config" in self.model.cfg.to_dict():  # so the checkpoint rebuilds without the original folder
+            self.hparams["model"] = {**model, "hf_config": self.model.cfg.hf_config}
         self.ctc = torch.nn.CTCLoss(blank=self.tokenizer.blank_id, zero_infinity=True)
         self._val: list[tuple[str, str, str]] = []
 
@@ -47,7 +49,7 @@ class AsrModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
-        audio_s = float(batch["lengths"].sum()) / self.model.cfg.frontend.sample_rate
+        audio_s = float(batch["lengths"].sum()) / SAMPLE_RATE
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["ids"]))
         self.log("train/audio_seconds", audio_s, reduce_fx="sum", on_step=False, on_epoch=True)
         return loss

@@ -6,20 +6,20 @@ import os
 from typing import Any
 
 import torch
+from torch import nn
 
-from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
+from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer
 
 
-def load_asr_checkpoint(path: str | os.PathLike[str]) -> tuple[ConformerCTC, CharTokenizer, dict[str, Any]]:
+def load_asr_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, CharTokenizer, dict[str, Any]]:
     """(model in eval mode, tokenizer, hyper-parameters) from a Lightning checkpoint of AsrModule."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     hp = ckpt.get("hyper_parameters", {})
     if "tokenizer" not in hp or "model" not in hp:
         raise ValueError(f"{path}: not an ASR checkpoint (no model config or tokenizer in hyper_parameters)")
     tokenizer = CharTokenizer.from_json(hp["tokenizer"])
-    cfg = ConformerCTCConfig.from_dict({**hp["model"], "vocab_size": len(tokenizer)})
-    model = ConformerCTC(cfg)
+    model = build_asr_model(hp["model"], len(tokenizer), load_weights=False)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
     return model.eval(), tokenizer, hp

@@ -121,5 +121,20 @@ class ConformerCTC(nn.Module):
         x = self.encoder(x, lengths)
         return self.head(x).log_softmax(dim=-1), lengths
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest input that still yields output frames after subsampling."""
+        return self.cfg.frontend.n_fft * 8
+
+    def features(self) -> dict[str, Any]:
+        fe = self.cfg.frontend
+        return {
+            "type": "log-mel",
+            "n_mels": fe.n_mels,
+            "n_fft": fe.n_fft,
+            "win_length": fe.win_length,
+            "hop_length": fe.hop_length,
+        }
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

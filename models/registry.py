@@ -1,0 +1,22 @@
+"""One registry from a config's ``type`` to the model class that builds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+
+def build_asr_model(config: dict[str, Any], vocab_size: int, load_weights: bool = True) -> nn.Module:
+    """Build the ASR model a config names (``type``: conformer, the default, or hf_ctc)."""
+    config = dict(config)
+    kind = config.pop("type", "conformer")
+    if kind == "conformer":
+        from callqa.models.asr.conformer import ConformerCTC, ConformerCTCConfig
+
+        return ConformerCTC(ConformerCTCConfig.from_dict({**config, "vocab_size": vocab_size}))
+    if kind == "hf_ctc":
+        from callqa.models.asr.hf_ctc import HFCTC, HFCTCConfig
+
+        return HFCTC(HFCTCConfig(**{**config, "vocab_size": vocab_size}), load_weights=load_weights)
+    raise ValueError(f"unknown ASR model type {kind!r}; known: conformer, hf_ctc")
