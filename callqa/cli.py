@@ -27,6 +27,8 @@ export_app = typer.Typer(
     help="Export a trained model to ONNX with parity and int8 checks.", no_args_is_help=True
 )
 app.add_typer(export_app, name="export")
+evaluate_app = typer.Typer(help="Evaluate a model on a corpus split, with reports.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
 train_app = typer.Typer(help="Train a model (Lightning, tracked in MLflow).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -137,6 +139,32 @@ def export_asr_command(
     report = export_asr(checkpoint, out, int8=int8, corpus=corpus, limit=limit)
     if not report["parity"]["passed"]:
         raise typer.Exit(1)
+
+
+@evaluate_app.command("asr")
+def evaluate_asr_command(
+    model: Annotated[Path, typer.Argument(help="An ASR ONNX file from callqa export asr.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus folder.")],
+    split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: runs/eval/asr-MODEL).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score at most this many utterances.")] = None,
+    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI to log to (e.g. sqlite:///runs/mlflow.db).")
+    ] = None,
+) -> None:
+    """CER overall and by SNR, speaking rate, emotion, speaker and voice; worst utterances; HTML report."""
+    from callqa.evaluation.asr_eval import evaluate_asr
+
+    evaluate_asr(
+        model,
+        corpus,
+        out or runs_dir() / "eval" / f"asr-{model.stem}",
+        split=split,
+        limit=limit,
+        beam=beam,
+        tracking_uri=tracking_uri,
+    )
 
 
 @app.command()

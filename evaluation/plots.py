@@ -267,3 +267,18 @@ def save_stats_plots(stats: CorpusStats, out_dir: str | os.PathLike[str]) -> lis
         paths.append(plot_pairwise_heatmap(stats.agreement.pairwise, out / "pairwise_spearman.png"))
     log.info("saved %d figures to %s", len(paths), out)
     return paths
+
+
+def plot_group_bars(
+    groups: dict[str, dict[str, float]], ylabel: str, title: str, path: str | os.PathLike[str]
+) -> Path:
+    """One panel per breakdown (e.g. CER by SNR, by emotion), a bar per group; for model reports."""
+    with _figure(path, (4.2 * max(1, len(groups)), 3.6)) as fig:
+        axes = fig.subplots(1, max(1, len(groups)), squeeze=False)[0]
+        for ax, (name, values) in zip(axes, groups.items(), strict=False):
+            labels = [plain(k) for k in values]
+            ax.bar(range(len(values)), [v if _finite(v) else 0.0 for v in values.values()], color="#4C72B0")
+            ax.set_xticks(range(len(values)), labels, rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"{title} by {name}", fontsize=10)
+            ax.set_ylabel(ylabel)
+    return Path(path)

@@ -90,3 +90,37 @@ def test_transcribe_path_never_imports_torch(exported) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_evaluate_breaks_cer_down_and_logs(exported, tiny_corpus: Path, tmp_path: Path) -> None:
+    import mlflow
+
+    _, _, report = exported
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "asr",
+            report["onnx"],
+            "--corpus",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "eval"),
+            "--limit",
+            "12",
+            "--tracking-uri",
+            uri,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rep = json.loads((tmp_path / "eval" / "asr_eval.json").read_text(encoding="utf-8"))
+    assert rep["utterances"] == 12 and rep["cer"] >= 0
+    assert set(rep["breakdowns"]) == {"snr", "rate", "emotion", "speaker", "voice"}
+    total = sum(v["utterances"] for v in rep["breakdowns"]["emotion"].values())
+    assert total == 12
+    assert (tmp_path / "eval" / "report.html").stat().st_size > 1000
+    runs = mlflow.MlflowClient(uri).search_runs(
+        [mlflow.MlflowClient(uri).get_experiment_by_name("asr-eval").experiment_id]
+    )
+    assert runs and "cer" in runs[0].data.metrics

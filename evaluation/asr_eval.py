@@ -1,0 +1,199 @@
+"""``callqa evaluate asr``: CER of an exported model on a corpus split, broken down by the conditions
+that make telephone ASR hard (noise, voice, speaking rate, emotion, speaker role), with the worst
+utterances listed so that errors can be read, not only counted."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import jiwer
+from tqdm import tqdm
+
+from callqa.data.files import write_json
+from callqa.data.pii import mask_pii
+from callqa.data.schema import Utterance, read_utterances
+from callqa.data.segments import load_utterance
+from callqa.evaluation.plots import plot_group_bars
+from callqa.evaluation.report import Section, Table, write_html_report
+from callqa.serving.asr_onnx import OnnxAsr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scored:
+    id: str
+    ref: str
+    hyp: str
+    errors: int
+    snr_db: float | None
+    voice: str | None
+    emotion: str | None
+    speaker: str | None
+    chars_per_second: float
+
+    @property
+    def cer(self) -> float:
+        return self.errors / max(1, len(self.ref))
+
+
+def _errors(ref: str, hyp: str) -> int:
+    if not ref:
+        return len(hyp)
+    out = jiwer.process_characters(ref, hyp)
+    return out.substitutions + out.deletions + out.insertions
+
+
+def _bucket_snr(s: Scored) -> str:
+    if s.snr_db is None:
+        return "unknown"
+    edges = [15, 20, 25, 30]
+    lo = max([0, *[e for e in edges if s.snr_db >= e]])
+    hi = next((e for e in edges if s.snr_db < e), None)
+    return f"{lo}-{hi} dB" if hi else f"≥{lo} dB"
+
+
+def _bucket_rate(s: Scored) -> str:
+    r = s.chars_per_second
+    return "<3 char/s" if r < 3 else "3-4 char/s" if r < 4 else "4-5 char/s" if r < 5 else "≥5 char/s"
+
+
+BREAKDOWNS: dict[str, Callable[[Scored], str]] = {
+    "snr": _bucket_snr,
+    "rate": _bucket_rate,
+    "emotion": lambda s: s.emotion or "unknown",
+    "speaker": lambda s: s.speaker or "unknown",
+    "voice": lambda s: s.voice or "unknown",
+}
+
+
+def group_cer(rows: list[Scored], key: Callable[[Scored], str]) -> dict[str, dict[str, float]]:
+    """Corpus-level CER per group (errors over reference characters, not a mean of utterance CERs)."""
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        a = acc[key(r)]
+        a[0] += r.errors
+        a[1] += len(r.ref)
+        a[2] += 1
+    return {k: {"cer": e / max(1, n), "chars": n, "utterances": u} for k, (e, n, u) in sorted(acc.items())}
+
+
+def decode_split(
+    asr: OnnxAsr, corpus: Path, utts: list[Utterance], beam: int = 1, hotwords: Any = None, batch: int = 16
+) -> list[Scored]:
+    rows: list[Scored] = []
+    order = sorted(utts, key=lambda u: u.duration)
+    for k in tqdm(range(0, len(order), batch), desc="decoding", unit="batch"):
+        chunk = order[k : k + batch]
+        hyps = asr.transcribe([load_utterance(u, corpus, asr.sample_rate) for u in chunk], beam, hotwords)
+        for u, h in zip(chunk, hyps, strict=True):
+            ref = asr.tokenizer.decode(asr.tokenizer.encode(u.text))
+            rows.append(
+                Scored(
+                    u.id,
+                    ref,
+                    h.text,
+                    _errors(ref, h.text),
+                    u.snr_db,
+                    u.voice,
+                    u.emotion,
+                    u.speaker,
+                    len(ref) / u.duration,
+                )
+            )
+    return rows
+
+
+def evaluate_asr(
+    model: str | os.PathLike[str],
+    corpus: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    split: str = "test",
+    limit: int | None = None,
+    beam: int = 1,
+    worst: int = 20,
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
+    corpus, out = Path(corpus), Path(out)
+    asr = OnnxAsr(model)
+    utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == split and u.text][:limit]
+    if not utts:
+        raise ValueError(f"{corpus}: no {split} utterances with text")
+    rows = decode_split(asr, corpus, utts, beam)
+    total_chars = sum(len(r.ref) for r in rows)
+    report: dict[str, Any] = {
+        "model": str(model),
+        "corpus": str(corpus),
+        "split": split,
+        "utterances": len(rows),
+        "cer": sum(r.errors for r in rows) / max(1, total_chars),
+        "breakdowns": {name: group_cer(rows, key) for name, key in BREAKDOWNS.items()},
+        "worst": [
+            {**asdict(r), "ref": mask_pii(r.ref), "hyp": mask_pii(r.hyp), "cer": r.cer}
+            for r in sorted(rows, key=lambda r: (-r.cer, r.id))[:worst]
+        ],
+    }
+    write_json(out / "asr_eval.json", report)
+    plot = plot_group_bars(
+        {
+            k: {g: v["cer"] for g, v in report["breakdowns"][k].items()}
+            for k in ("snr", "rate", "emotion", "speaker")
+        },
+        "CER",
+        "CER",
+        out / "cer_breakdown.png",
+    )
+    sections = [
+        Section("Overall", f"{len(rows)} {split} utterances, CER {report['cer']:.4f} (beam {beam})."),
+        *[
+            Section(
+                f"CER by {name}",
+                tables=[
+                    Table(
+                        f"by {name}",
+                        [name, "CER", "characters", "utterances"],
+                        [[g, v["cer"], v["chars"], v["utterances"]] for g, v in groups.items()],
+                    )
+                ],
+            )
+            for name, groups in report["breakdowns"].items()
+        ],
+        Section(
+            "Worst utterances (PII masked)",
+            tables=[
+                Table(
+                    "worst",
+                    ["id", "CER", "reference", "hypothesis"],
+                    [[w["id"], w["cer"], w["ref"], w["hyp"]] for w in report["worst"]],
+                )
+            ],
+        ),
+    ]
+    write_html_report(f"ASR evaluation — {Path(model).name}", sections, [plot], out / "report.html")
+    if tracking_uri:
+        _log_mlflow(report, out, tracking_uri)
+    log.info("%s CER %.4f on %d %s utterances", Path(model).name, report["cer"], len(rows), split)
+    return report
+
+
+def _log_mlflow(report: dict[str, Any], out: Path, tracking_uri: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("asr-eval")
+    with mlflow.start_run(run_name=f"eval-{Path(report['model']).stem}-{report['split']}"):
+        mlflow.log_params({"model": report["model"], "corpus": report["corpus"], "split": report["split"]})
+        mlflow.log_metric("cer", report["cer"])
+        for name, groups in report["breakdowns"].items():
+            if name == "voice":
+                continue
+            for g, v in groups.items():
+                safe = "".join(c if c.isalnum() else "_" for c in g)
+                mlflow.log_metric(f"cer_{name}_{safe}", v["cer"])
+        mlflow.log_artifacts(str(out))
