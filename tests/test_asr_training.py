@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 
 from callqa.data.schema import Utterance
@@ -60,3 +61,25 @@ def test_overfits_a_handful_of_utterances(tiny_corpus: Path, tiny_utterances: li
     refs = [tok.decode(tok.encode(u.text)) for u in chosen]
     assert cer(refs, hyps) < 0.10, list(zip(refs, hyps, strict=True))
     assert np.isfinite(float(loss.detach()))
+
+
+def test_finetune_starts_from_the_base_and_keeps_its_vocabulary(
+    tmp_path: Path, tiny_corpus: Path, tiny_utterances: list[Utterance]
+) -> None:
+    from callqa.training.asr_data import AsrDataModule
+
+    tok = CharTokenizer.build(
+        u.text for u in tiny_utterances[:30]
+    )  # a base that has not seen every character
+    base = AsrModule(TINY, tok.to_json())
+    path = tmp_path / "base.ckpt"
+    torch.save({"hyper_parameters": dict(base.hparams), "state_dict": base.state_dict()}, path)
+
+    data = AsrDataModule([str(tiny_corpus)], tokenizer_from=str(path), num_workers=0)
+    assert data.vocabulary == tok.to_json()
+    tuned = AsrModule(TINY, data.vocabulary, init_from=str(path))
+    for (k, a), b in zip(base.model.state_dict().items(), tuned.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    other = CharTokenizer.build(u.text for u in tiny_utterances)
+    with pytest.raises(ValueError, match="vocabulary differs"):
+        AsrModule(TINY, other.to_json(), init_from=str(path))

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from callqa.data.constants import SAMPLE_RATE
 from callqa.data.schema import Utterance, read_utterances
 from callqa.data.segments import load_utterance
+from callqa.models.asr.checkpoint import read_tokenizer
 from callqa.models.tokenizer import CharTokenizer
 from callqa.training.sampler import DurationBatchSampler
 from callqa.training.transforms import augment
@@ -92,6 +93,7 @@ class AsrDataModule(L.LightningDataModule):
         max_train_items: int | None = None,
         max_val_items: int | None = 200,
         tokenizer: str | None = None,
+        tokenizer_from: str | None = None,
     ):
         super().__init__()
         if not corpora:
@@ -102,7 +104,10 @@ class AsrDataModule(L.LightningDataModule):
             max_train_items,
             max_val_items,
         )
-        self.tokenizer = CharTokenizer.from_json(tokenizer) if tokenizer else None
+        if tokenizer_from:  # fine-tuning keeps the base model's vocabulary
+            self.tokenizer: CharTokenizer | None = read_tokenizer(tokenizer_from)
+        else:
+            self.tokenizer = CharTokenizer.from_json(tokenizer) if tokenizer else None
         self.train_items: list[Item] = []
         self.val_items: list[Item] = []
 

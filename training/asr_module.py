@@ -29,6 +29,7 @@ class AsrModule(L.LightningModule):
         warmup_steps: int = 500,
         total_steps: int = 20000,
         sample_decodes: int = 4,
+        init_from: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -36,8 +37,22 @@ class AsrModule(L.LightningModule):
         self.model = build_asr_model(model, len(self.tokenizer))
         if "hf_config" in self.model.cfg.to_dict():  # so the checkpoint rebuilds without the original folder
             self.hparams["model"] = {**model, "hf_config": self.model.cfg.hf_config}
+        if init_from:
+            self._load_base(init_from)
         self.ctc = torch.nn.CTCLoss(blank=self.tokenizer.blank_id, zero_infinity=True)
         self._val: list[tuple[str, str, str]] = []
+
+    def _load_base(self, path: str) -> None:
+        """Start from a base checkpoint's weights; its vocabulary must be the one the data encodes with."""
+        base = torch.load(path, map_location="cpu", weights_only=False)
+        base_tok = base["hyper_parameters"]["tokenizer"]
+        if CharTokenizer.from_json(base_tok).vocab != self.tokenizer.vocab:
+            raise ValueError(
+                f"{path}: vocabulary differs from the data's; set data.tokenizer_from to this checkpoint"
+            )
+        state = {k.removeprefix("model."): v for k, v in base["state_dict"].items() if k.startswith("model.")}
+        self.model.load_state_dict(state)
+        log.info("initialised from %s", path)
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(wave, lengths)

@@ -23,3 +23,11 @@ def load_asr_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, CharTo
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
     return model.eval(), tokenizer, hp
+
+
+def read_tokenizer(path: str | os.PathLike[str]) -> CharTokenizer:
+    """The vocabulary a checkpoint was trained with (what fine-tuning must keep using)."""
+    hp = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    if "tokenizer" not in hp:
+        raise ValueError(f"{path}: no tokenizer in this checkpoint")
+    return CharTokenizer.from_json(hp["tokenizer"])
