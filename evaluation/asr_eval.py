@@ -21,6 +21,7 @@ from callqa.data.schema import Utterance, read_utterances
 from callqa.data.segments import load_utterance
 from callqa.evaluation.plots import plot_group_bars
 from callqa.evaluation.report import Section, Table, write_html_report
+from callqa.evaluation.tracking import use_experiment
 from callqa.serving.asr_onnx import OnnxAsr
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,7 @@ def evaluate_asr(
 def _log_mlflow(report: dict[str, Any], out: Path, tracking_uri: str) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("asr-eval")
+    use_experiment("asr-eval", tracking_uri)
     with mlflow.start_run(run_name=f"eval-{Path(report['model']).stem}-{report['split']}"):
         mlflow.log_params({"model": report["model"], "corpus": report["corpus"], "split": report["split"]})
         mlflow.log_metric("cer", report["cer"])

@@ -28,6 +28,7 @@ def test_config_runs_one_step(config: Path, tiny_corpus: Path, tmp_path: Path) -
             "--data.num_workers=0",
             "--data.batch_seconds=20",
             f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
             f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
         ]
     )
@@ -47,6 +48,7 @@ def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path) -> No
             "--trainer.limit_val_batches=1",
             f"--trainer.default_root_dir={tmp_path}",
             f"--trainer.logger.init_args.tracking_uri={uri}",
+            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
             f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
             "--model.model.num_layers=1",
             "--model.model.d_model=32",
