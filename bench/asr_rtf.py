@@ -23,6 +23,7 @@ from callqa.data.segments import load_utterance
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.checkpoint import load_asr_checkpoint
 from callqa.models.asr.decoding import greedy_ids
+from callqa.models.tokenizer import normalize
 from callqa.serving.asr_onnx import OnnxAsr
 from callqa.serving.export import export_asr_onnx, quantize_int8
 
@@ -65,7 +66,7 @@ def main() -> None:
     utts = [u for u in read_utterances(args.corpus / "utterances.jsonl") if u.split == args.split and u.text]
     utts = sorted(utts, key=lambda u: u.id)[: args.limit]
     waves = [load_utterance(u, args.corpus) for u in utts]
-    refs = [tok.decode(tok.encode(u.text)) for u in utts]
+    refs = [normalize(u.text) for u in utts]
     audio_s = sum(len(w) for w in waves) / 8000
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_asr_onnx(model, tok, Path(tmp) / "asr.onnx")

@@ -172,7 +172,9 @@ def transcribe(
     files: Annotated[
         list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, ...); stereo per channel.")
     ],
-    model: Annotated[Path, typer.Option("--model", "-m", help="An ASR ONNX file from callqa export asr.")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="An ASR ONNX file (CTC, or a Whisper encoder).")
+    ],
     raw: Annotated[bool, typer.Option(help="Print phone, ID and card numbers unmasked.")] = False,
     beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
     hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
@@ -182,10 +184,10 @@ def transcribe(
     rest still go through; the exit code is 1 if any failed."""
     from callqa.data.audio import AudioError, read_audio
     from callqa.data.pii import mask_pii
-    from callqa.serving.asr_onnx import OnnxAsr
+    from callqa.serving.asr_onnx import OnnxAsr, load_asr
 
-    asr = OnnxAsr(model, threads)
-    words = asr.hotwords(hotword) if hotword else None
+    asr = load_asr(model, threads)
+    words = asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None
     failed = 0
     for path in files:
         try:
@@ -199,6 +201,19 @@ def transcribe(
             typer.echo(f"{path}\t{ch if audio.shape[0] > 1 else 'mono'}\t{text}")
     if failed:
         raise typer.Exit(1)
+
+
+@train_app.command("whisper", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_whisper_command(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="configs/asr/whisper-finetune.yaml or similar.")
+    ],
+) -> None:
+    """Fine-tune a local pretrained Whisper on the corpora (overrides as for train asr)."""
+    from callqa.training.asr_cli import train_whisper
+
+    train_whisper(["--config", str(config), *ctx.args])
 
 
 @app.command()

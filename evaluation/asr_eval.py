@@ -22,7 +22,9 @@ from callqa.data.segments import load_utterance
 from callqa.evaluation.plots import plot_group_bars
 from callqa.evaluation.report import Section, Table, write_html_report
 from callqa.evaluation.tracking import use_experiment
-from callqa.serving.asr_onnx import OnnxAsr
+from callqa.models.tokenizer import normalize
+from callqa.serving.asr_onnx import OnnxAsr, load_asr
+from callqa.serving.whisper_onnx import OnnxWhisper
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,12 @@ def group_cer(rows: list[Scored], key: Callable[[Scored], str]) -> dict[str, dic
 
 
 def decode_split(
-    asr: OnnxAsr, corpus: Path, utts: list[Utterance], beam: int = 1, hotwords: Any = None, batch: int = 16
+    asr: OnnxAsr | OnnxWhisper,
+    corpus: Path,
+    utts: list[Utterance],
+    beam: int = 1,
+    hotwords: Any = None,
+    batch: int = 16,
 ) -> list[Scored]:
     rows: list[Scored] = []
     order = sorted(utts, key=lambda u: u.duration)
@@ -94,7 +101,7 @@ def decode_split(
         chunk = order[k : k + batch]
         hyps = asr.transcribe([load_utterance(u, corpus, asr.sample_rate) for u in chunk], beam, hotwords)
         for u, h in zip(chunk, hyps, strict=True):
-            ref = asr.tokenizer.decode(asr.tokenizer.encode(u.text))
+            ref = normalize(u.text)  # characters outside the model's vocabulary still count as errors
             rows.append(
                 Scored(
                     u.id,
@@ -122,7 +129,7 @@ def evaluate_asr(
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     corpus, out = Path(corpus), Path(out)
-    asr = OnnxAsr(model)
+    asr = load_asr(model)
     utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == split and u.text][:limit]
     if not utts:
         raise ValueError(f"{corpus}: no {split} utterances with text")

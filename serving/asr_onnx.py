@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from callqa.models.asr.decoding import Hotwords, greedy_ids, hotwords_from_text, prefix_beam_search
 from callqa.models.tokenizer import CharTokenizer
+
+if TYPE_CHECKING:
+    from callqa.serving.whisper_onnx import OnnxWhisper
 
 
 def providers() -> list[str]:
@@ -71,3 +75,20 @@ class OnnxAsr:
                 ids = greedy_ids(lp)
             results.append(Transcript(self.tokenizer.decode(ids), ids))
         return results
+
+
+def load_asr(path: str | os.PathLike[str], threads: int | None = None) -> OnnxAsr | OnnxWhisper:
+    """The right onnxruntime engine for an exported ASR file (CTC or Whisper), read from its metadata.
+
+    Both engines offer ``transcribe(waves, beam, hotwords) -> list[Transcript]`` and ``sample_rate``.
+    """
+    kind = (
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        .get_modelmeta()
+        .custom_metadata_map.get("callqa.kind")
+    )
+    if kind == "asr-whisper":
+        from callqa.serving.whisper_onnx import OnnxWhisper
+
+        return OnnxWhisper(path, threads)
+    return OnnxAsr(path, threads)

@@ -12,6 +12,7 @@ from callqa.data.schema import read_utterances
 from callqa.data.segments import load_utterance
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.checkpoint import load_asr_checkpoint
+from callqa.models.tokenizer import normalize
 from callqa.serving.asr_onnx import OnnxAsr
 from callqa.serving.export import check_parity, export_asr_onnx, quantize_int8
 
@@ -28,7 +29,7 @@ def _test_cer(onnx_path: Path, corpus: Path, limit: int) -> float:
     for k in range(0, len(utts), 16):
         chunk = utts[k : k + 16]
         hyps += [t.text for t in asr.transcribe([load_utterance(u, corpus) for u in chunk])]
-        refs += [asr.tokenizer.decode(asr.tokenizer.encode(u.text)) for u in chunk]
+        refs += [normalize(u.text) for u in chunk]
     return cer(refs, hyps)
 
 

@@ -1,4 +1,5 @@
-"""``callqa train asr``: LightningCLI over AsrModule + AsrDataModule, tracked in MLflow.
+"""``callqa train asr`` / ``callqa train whisper``: LightningCLI over the ASR modules and AsrDataModule,
+tracked in MLflow.
 
 The vocabulary comes from the data (or a base checkpoint), so it is linked into the model when the
 DataModule is instantiated. Each run logs its resolved config, the data fingerprint, per-epoch loss and
@@ -28,6 +29,29 @@ class AsrCLI(LightningCLI):
         )
 
 
+class WhisperCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
+        )
+
+
+def train_whisper(args: list[str]) -> WhisperCLI:
+    """Fine-tune Whisper from a local folder on the same corpora and data pipeline as the CTC models."""
+    from callqa.training.whisper_module import WhisperModule
+
+    cli = WhisperCLI(
+        WhisperModule,
+        AsrDataModule,
+        run=False,
+        args=args,
+        save_config_callback=None,
+        trainer_defaults={"use_distributed_sampler": False},
+    )
+    _fit_and_record(cli)
+    return cli
+
+
 def train_asr(args: list[str]) -> AsrCLI:
     """Parse ``args`` (``--config FILE`` plus any ``--section.key value`` overrides), fit, and record."""
     cli = AsrCLI(
@@ -38,13 +62,18 @@ def train_asr(args: list[str]) -> AsrCLI:
         save_config_callback=None,
         trainer_defaults={"use_distributed_sampler": False},
     )
+    _fit_and_record(cli)
+    return cli
+
+
+def _fit_and_record(cli: LightningCLI) -> None:
+    """Fit, with the resolved config, data fingerprint, checkpoint and sample decodes in MLflow."""
     config_text = cli.parser.dump(cli.config, skip_none=False)
     mlf = next((lg for lg in cli.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
     if mlf is not None:
         mlf.experiment.log_text(mlf.run_id, config_text, "config.yaml")
-        mlf.log_hyperparams(
-            {"data_fingerprint": cli.datamodule.fingerprint(), "parameters": cli.model.model.num_parameters()}
-        )
+        params = sum(p.numel() for p in cli.model.parameters())
+        mlf.log_hyperparams({"data_fingerprint": cli.datamodule.fingerprint(), "parameters": params})
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("resume"))
     if mlf is not None:
         ckpt = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
@@ -57,4 +86,3 @@ def train_asr(args: list[str]) -> AsrCLI:
                 yaml.safe_dump([{"id": i, "ref": r, "hyp": h} for i, r, h in samples], allow_unicode=True),
                 "sample_decodes.yaml",
             )
-    return cli

@@ -56,17 +56,23 @@ class AsrDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str, str]:
         item = self.items[i]
         wave = load_utterance(item.utt, item.root, SAMPLE_RATE)
         if self.train:
             wave = augment(wave, np.random.default_rng((torch.initial_seed(), i)), SAMPLE_RATE)
         tokens = torch.tensor(self.tokenizer.encode(item.utt.text), dtype=torch.long)
-        return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), tokens, item.utt.id
+        return (
+            torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)),
+            tokens,
+            item.utt.id,
+            item.utt.text,
+        )
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict[str, torch.Tensor | list[str]]:
-    waves, tokens, ids = zip(*batch, strict=True)
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str, str]]) -> dict[str, torch.Tensor | list[str]]:
+    """Pad waveforms; concatenate CTC targets; keep ids and raw text (models with their own tokenizer)."""
+    waves, tokens, ids, texts = zip(*batch, strict=True)
     lengths = torch.tensor([len(w) for w in waves])
     wave = torch.zeros(len(waves), max(int(lengths.max()), 400))
     for k, w in enumerate(waves):
@@ -77,6 +83,7 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict[str, to
         "targets": torch.cat(tokens),
         "target_lengths": torch.tensor([len(t) for t in tokens]),
         "ids": list(ids),
+        "texts": list(texts),
     }
 
 

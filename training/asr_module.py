@@ -14,7 +14,7 @@ from callqa.data.constants import SAMPLE_RATE
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.registry import build_asr_model
-from callqa.models.tokenizer import CharTokenizer
+from callqa.models.tokenizer import CharTokenizer, normalize
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,9 @@ class AsrModule(L.LightningModule):
         loss, logp, lengths = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["ids"]), sync_dist=True)
         logp = logp.float().cpu().numpy()
-        offset = 0
-        for k, uid in enumerate(batch["ids"]):
-            n = int(batch["target_lengths"][k])
-            ref = self.tokenizer.decode(batch["targets"][offset : offset + n].tolist())
-            offset += n
-            self._val.append((uid, ref, self.tokenizer.decode(greedy_ids(logp[k, : int(lengths[k])]))))
+        for k, (uid, text) in enumerate(zip(batch["ids"], batch["texts"], strict=True)):
+            hyp = self.tokenizer.decode(greedy_ids(logp[k, : int(lengths[k])]))
+            self._val.append((uid, normalize(text), hyp))  # unknown characters count as errors
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
