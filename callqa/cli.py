@@ -152,6 +152,10 @@ def evaluate_asr_command(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI to log to (e.g. sqlite:///runs/mlflow.db).")
     ] = None,
+    hotword: Annotated[
+        list[str] | None,
+        typer.Option(help="Domain word: measure beam search with vs without biasing. Repeatable."),
+    ] = None,
 ) -> None:
     """CER overall and by SNR, speaking rate, emotion, speaker and voice; worst utterances; HTML report."""
     from callqa.evaluation.asr_eval import evaluate_asr
@@ -164,6 +168,7 @@ def evaluate_asr_command(
         limit=limit,
         beam=beam,
         tracking_uri=tracking_uri,
+        hotwords=hotword,
     )
 
 

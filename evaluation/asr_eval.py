@@ -118,6 +118,42 @@ def decode_split(
     return rows
 
 
+def hotword_recall(rows: list[Scored], words: list[str]) -> float:
+    """Share of hotword occurrences in the references that also occur in the hypotheses."""
+    hits = total = 0
+    for r in rows:
+        for w in words:
+            n = r.ref.count(w)
+            hits += min(n, r.hyp.count(w))
+            total += n
+    return hits / total if total else float("nan")
+
+
+def hotword_effect(
+    asr: OnnxAsr, corpus: Path, utts: list[Utterance], words: list[str], beam: int
+) -> dict[str, Any]:
+    """Beam search with and without biasing on the utterances that contain a hotword."""
+    words = [normalize(w) for w in words if normalize(w)]
+    subset = [u for u in utts if any(w in normalize(u.text) for w in words)]
+    if not subset:
+        return {"words": words, "utterances": 0}
+    plain = decode_split(asr, corpus, subset, beam)
+    biased = decode_split(asr, corpus, subset, beam, asr.hotwords(words))
+
+    def rate(rows: list[Scored]) -> float:
+        return sum(r.errors for r in rows) / max(1, sum(len(r.ref) for r in rows))
+
+    return {
+        "words": words,
+        "utterances": len(subset),
+        "beam": beam,
+        "cer_plain": rate(plain),
+        "cer_biased": rate(biased),
+        "recall_plain": hotword_recall(plain, words),
+        "recall_biased": hotword_recall(biased, words),
+    }
+
+
 def evaluate_asr(
     model: str | os.PathLike[str],
     corpus: str | os.PathLike[str],
@@ -127,6 +163,7 @@ def evaluate_asr(
     beam: int = 1,
     worst: int = 20,
     tracking_uri: str | None = None,
+    hotwords: list[str] | None = None,
 ) -> dict[str, Any]:
     corpus, out = Path(corpus), Path(out)
     asr = load_asr(model)
@@ -147,6 +184,9 @@ def evaluate_asr(
             for r in sorted(rows, key=lambda r: (-r.cer, r.id))[:worst]
         ],
     }
+    if hotwords and isinstance(asr, OnnxAsr):
+        report["hotwords"] = hotword_effect(asr, corpus, utts, hotwords, max(beam, 8))
+        log.info("hotwords: %s", report["hotwords"])
     write_json(out / "asr_eval.json", report)
     plot = plot_group_bars(
         {

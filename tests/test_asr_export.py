@@ -111,6 +111,10 @@ def test_evaluate_breaks_cer_down_and_logs(exported, tiny_corpus: Path, tmp_path
             "12",
             "--tracking-uri",
             uri,
+            "--hotword",
+            "您好",
+            "--hotword",
+            "谢谢",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -120,6 +124,9 @@ def test_evaluate_breaks_cer_down_and_logs(exported, tiny_corpus: Path, tmp_path
     total = sum(v["utterances"] for v in rep["breakdowns"]["emotion"].values())
     assert total == 12
     assert (tmp_path / "eval" / "report.html").stat().st_size > 1000
+    hw = rep["hotwords"]
+    assert hw["words"] == ["您好", "谢谢"] and hw["utterances"] >= 1
+    assert {"cer_plain", "cer_biased", "recall_plain", "recall_biased"} <= set(hw)
     runs = mlflow.MlflowClient(uri).search_runs(
         [mlflow.MlflowClient(uri).get_experiment_by_name("asr-eval").experiment_id]
     )

@@ -57,13 +57,15 @@ def prefix_beam_search(
 ) -> list[tuple[list[int], float]]:
     """CTC prefix beam search over a (frames, vocab) log-probability matrix.
 
-    Returns up to ``beam`` (token ids, score) pairs, best first. Frames' candidates are limited to tokens
-    within ``prune`` nats of that frame's best, which keeps the search fast on large vocabularies.
+    Returns up to ``beam`` (token ids, score) pairs, best first. Each frame's candidates are its
+    ``2 * beam`` likeliest tokens within ``prune`` nats of its best, which keeps the search fast on large
+    vocabularies and on the flat outputs of an untrained model.
     """
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
     for frame in log_probs:
-        top = np.flatnonzero(frame >= frame.max() + prune)
+        likeliest = np.argpartition(frame, -min(2 * beam, len(frame)))[-2 * beam :]
+        top = likeliest[frame[likeliest] >= frame.max() + prune]
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
