@@ -26,3 +26,14 @@ def tiny_calls(tiny_corpus: Path) -> list[CallRecord]:
 @pytest.fixture(scope="session")
 def tiny_utterances(tiny_corpus: Path) -> list[Utterance]:
     return read_utterances(tiny_corpus / "utterances.jsonl")
+
+
+@pytest.fixture
+def isolated_run(tmp_path: Path) -> list[str]:
+    """Training overrides that keep the MLflow store, its artifacts and checkpoints inside tmp_path."""
+    return [
+        f"--trainer.default_root_dir={tmp_path}",
+        f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
+        f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
+    ]

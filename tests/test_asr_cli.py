@@ -16,7 +16,9 @@ ASR_CONFIGS = sorted(
 
 
 @pytest.mark.parametrize("config", ASR_CONFIGS, ids=lambda p: p.name)
-def test_config_runs_one_step(config: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+def test_config_runs_one_step(
+    config: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
     cli = train_asr(
         [
             "--config",
@@ -25,20 +27,17 @@ def test_config_runs_one_step(config: Path, tiny_corpus: Path, tmp_path: Path) -
             "--trainer.accelerator=cpu",
             "--trainer.precision=32-true",
             "--trainer.devices=1",
-            f"--trainer.default_root_dir={tmp_path}",
             f"--data.corpora=[{tiny_corpus}]",
             "--data.num_workers=0",
             "--data.batch_seconds=20",
-            f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
-            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
-            f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
+            *isolated_run,
         ]
     )
     assert cli.trainer.global_step == 1
     assert len(cli.model.tokenizer) > 10
 
 
-def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path) -> None:
+def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
     cli = train_asr(
@@ -48,15 +47,12 @@ def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path) -> No
             "--trainer.max_epochs=1",
             "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1",
-            f"--trainer.default_root_dir={tmp_path}",
-            f"--trainer.logger.init_args.tracking_uri={uri}",
-            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
-            f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
             "--model.model.num_layers=1",
             "--model.model.d_model=32",
             "--model.model.ffn_dim=64",
             f"--data.corpora=[{tiny_corpus}]",
             "--data.num_workers=0",
+            *isolated_run,
         ]
     )
     run = mlflow.MlflowClient(uri).get_run(cli.trainer.logger.run_id)

@@ -70,7 +70,9 @@ def test_trains_a_step_and_exports(
     assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 2
 
 
-def test_whisper_config_runs_one_step(whisper_dir: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+def test_whisper_config_runs_one_step(
+    whisper_dir: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
     config = Path(str(resources.files("callqa.configs") / "asr" / "whisper-finetune.yaml"))
     cli = train_whisper(
         [
@@ -79,15 +81,12 @@ def test_whisper_config_runs_one_step(whisper_dir: Path, tiny_corpus: Path, tmp_
             "--trainer.fast_dev_run=1",
             "--trainer.accelerator=cpu",
             "--trainer.precision=32-true",
-            f"--trainer.default_root_dir={tmp_path}",
             f"--model.model.path={whisper_dir}",
             "--model.model.max_new_tokens=4",
             f"--data.corpora=[{tiny_corpus}]",
             "--data.num_workers=0",
             "--data.batch_seconds=20",
-            f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
-            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
-            f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
+            *isolated_run,
         ]
     )
     assert cli.trainer.global_step == 1

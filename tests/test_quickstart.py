@@ -19,7 +19,9 @@ def test_asr_stage_is_skipped_without_a_base(tmp_path: Path, tiny_corpus: Path) 
     assert asr_stage(tiny_corpus, tmp_path, base=tmp_path / "missing.ckpt") is None
 
 
-def test_asr_stage_end_to_end(tmp_path: Path, tiny_corpus: Path, tiny_utterances: list[Utterance]) -> None:
+def test_asr_stage_end_to_end(
+    tmp_path: Path, tiny_corpus: Path, tiny_utterances: list[Utterance], isolated_run: list[str]
+) -> None:
     finetune = yaml.safe_load((resources.files("callqa.configs") / "asr" / "finetune.yaml").read_text())
     tok = CharTokenizer.build(u.text for u in tiny_utterances)
     base = AsrModule(finetune["model"]["model"], tok.to_json())
@@ -34,8 +36,7 @@ def test_asr_stage_end_to_end(tmp_path: Path, tiny_corpus: Path, tiny_utterances
             "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1",
             "--data.num_workers=0",
-            f"--trainer.logger.init_args.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
-            f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
+            *isolated_run,
         ),
     )
     assert report is not None and report["split"] == "test" and report["utterances"] > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import lightning as L
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import MLFlowLogger
@@ -21,49 +22,46 @@ from callqa.training.asr_module import AsrModule
 log = logging.getLogger(__name__)
 
 
-class AsrCLI(LightningCLI):
+class TrainCLI(LightningCLI):
+    """LightningCLI with ``--resume CKPT``."""
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
+        )
+
+
+class AsrCLI(TrainCLI):
+    """The CTC model is built with the vocabulary of the data it trains on."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
         parser.link_arguments("data.vocabulary", "model.tokenizer", apply_on="instantiate")
-        parser.add_argument(
-            "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
-        )
 
 
-class WhisperCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
-        )
+def _train(cli_class: type[TrainCLI], module: type[L.LightningModule], args: list[str]) -> TrainCLI:
+    """Parse ``args`` (``--config FILE`` plus any ``--section.key=value`` overrides), fit, and record."""
+    cli = cli_class(
+        module,
+        AsrDataModule,
+        run=False,
+        args=args,
+        save_config_callback=None,
+        trainer_defaults={"use_distributed_sampler": False},
+    )
+    _fit_and_record(cli)
+    return cli
 
 
-def train_whisper(args: list[str]) -> WhisperCLI:
+def train_asr(args: list[str]) -> TrainCLI:
+    return _train(AsrCLI, AsrModule, args)
+
+
+def train_whisper(args: list[str]) -> TrainCLI:
     """Fine-tune Whisper from a local folder on the same corpora and data pipeline as the CTC models."""
     from callqa.training.whisper_module import WhisperModule
 
-    cli = WhisperCLI(
-        WhisperModule,
-        AsrDataModule,
-        run=False,
-        args=args,
-        save_config_callback=None,
-        trainer_defaults={"use_distributed_sampler": False},
-    )
-    _fit_and_record(cli)
-    return cli
-
-
-def train_asr(args: list[str]) -> AsrCLI:
-    """Parse ``args`` (``--config FILE`` plus any ``--section.key value`` overrides), fit, and record."""
-    cli = AsrCLI(
-        AsrModule,
-        AsrDataModule,
-        run=False,
-        args=args,
-        save_config_callback=None,
-        trainer_defaults={"use_distributed_sampler": False},
-    )
-    _fit_and_record(cli)
-    return cli
+    return _train(TrainCLI, WhisperModule, args)
 
 
 def _fit_and_record(cli: LightningCLI) -> None:

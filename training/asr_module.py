@@ -4,7 +4,6 @@ the dev set, and a self-describing checkpoint (model config + vocabulary)."""
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import lightning as L
@@ -15,6 +14,7 @@ from callqa.evaluation.metrics import cer
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer, normalize
+from callqa.training.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,7 @@ class AsrModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warmup, total = (
-            self.hparams.warmup_steps,
-            max(self.hparams.total_steps, self.hparams.warmup_steps + 1),
-        )
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / (total - warmup))
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": warmup_cosine(opt, self.hparams.warmup_steps, self.hparams.total_steps),
+        }

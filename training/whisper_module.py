@@ -3,7 +3,6 @@ decoding for the dev CER)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -12,6 +11,7 @@ import torch
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.whisper import WhisperASR, WhisperASRConfig
 from callqa.models.tokenizer import normalize
+from callqa.training.schedule import warmup_cosine
 
 
 class WhisperModule(L.LightningModule):
@@ -50,20 +50,9 @@ class WhisperModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=0.01)
-        warmup, total = (
-            self.hparams.warmup_steps,
-            max(self.hparams.total_steps, self.hparams.warmup_steps + 1),
-        )
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / (total - warmup))))
-
         return {
             "optimizer": opt,
-            "lr_scheduler": {
-                "scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
-                "interval": "step",
-            },
+            "lr_scheduler": warmup_cosine(
+                opt, self.hparams.warmup_steps, self.hparams.total_steps, floor=0.0
+            ),
         }
