@@ -41,8 +41,10 @@ def export_asr(
     limit: int = 200,
 ) -> dict[str, Any]:
     out = Path(out)
-    model, tokenizer, _ = load_asr_checkpoint(checkpoint)
-    fp32 = export_asr_onnx(model, tokenizer, out / "asr.onnx", {"checkpoint": Path(checkpoint).name})
+    model, tokenizer, hp = load_asr_checkpoint(checkpoint)
+    run_id = hp.get("mlflow_run_id")
+    meta = {"checkpoint": Path(checkpoint).name, **({"run_id": run_id} if run_id else {})}
+    fp32 = export_asr_onnx(model, tokenizer, out / "asr.onnx", meta)
     parity = check_parity(model, tokenizer, fp32)
     worst = max(r.max_abs_diff for r in parity)
     passed = worst <= PARITY_TOLERANCE and all(r.same_text for r in parity)
@@ -71,4 +73,20 @@ def export_asr(
             report["int8"].update({"test_cer_fp32": c32, "test_cer_int8": c8, "cer_change": c8 - c32})
             log.info("test CER fp32 %.4f, int8 %.4f (Δ %+.4f)", c32, c8, c8 - c32)
     write_json(out / "export.json", report)
+    if run_id and hp.get("mlflow_tracking_uri"):
+        _log_to_run(hp["mlflow_tracking_uri"], run_id, out, report)
     return report
+
+
+def _log_to_run(tracking_uri: str, run_id: str, out: Path, report: dict[str, Any]) -> None:
+    """Attach the ONNX files and gate results to the training run that made the checkpoint."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    for name in ("asr.onnx", "asr.int8.onnx", "export.json"):
+        if (out / name).exists():
+            client.log_artifact(run_id, str(out / name), "onnx")
+    client.log_metric(run_id, "export/parity_max_abs_diff", report["parity"]["max_abs_diff"])
+    if "cer_change" in report.get("int8", {}):
+        client.log_metric(run_id, "export/int8_cer_change", report["int8"]["cer_change"])
+    log.info("logged the ONNX export to MLflow run %s", run_id)

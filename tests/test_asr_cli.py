@@ -60,3 +60,33 @@ def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isola
     assert run.data.params["data_fingerprint"]
     artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id)}
     assert {"config.yaml", "checkpoints"} <= artifacts
+
+
+def test_export_is_stamped_and_logged_to_the_training_run(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    from callqa.serving.asr_onnx import OnnxAsr
+    from callqa.serving.export_report import export_asr
+
+    config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
+    cli = train_asr(
+        [
+            "--config",
+            str(config),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=1",
+            "--trainer.limit_val_batches=1",
+            "--model.model.num_layers=1",
+            "--model.model.d_model=32",
+            "--model.model.ffn_dim=64",
+            f"--data.corpora=[{tiny_corpus}]",
+            "--data.num_workers=0",
+            *isolated_run,
+        ]
+    )
+    run_id = cli.trainer.logger.run_id
+    report = export_asr(cli.trainer.checkpoint_callback.last_model_path, tmp_path / "onnx", int8=False)
+    assert OnnxAsr(report["onnx"]).meta["callqa.run_id"] == run_id
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert {a.path for a in client.list_artifacts(run_id, "onnx")} >= {"onnx/asr.onnx", "onnx/export.json"}
+    assert "tokenizer.json" in {a.path for a in client.list_artifacts(run_id)}

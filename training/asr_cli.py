@@ -69,7 +69,12 @@ def _fit_and_record(cli: LightningCLI) -> None:
     config_text = cli.parser.dump(cli.config, skip_none=False)
     mlf = next((lg for lg in cli.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
     if mlf is not None:
+        # checkpoints remember their run, so export can stamp the run id into the ONNX file and log it there
+        cli.model.hparams["mlflow_run_id"] = mlf.run_id
+        cli.model.hparams["mlflow_tracking_uri"] = mlf._tracking_uri
         mlf.experiment.log_text(mlf.run_id, config_text, "config.yaml")
+        if "tokenizer" in cli.model.hparams:
+            mlf.experiment.log_text(mlf.run_id, cli.model.hparams["tokenizer"], "tokenizer.json")
         params = sum(p.numel() for p in cli.model.parameters())
         mlf.log_hyperparams({"data_fingerprint": cli.datamodule.fingerprint(), "parameters": params})
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("resume"))
