@@ -221,6 +221,19 @@ def train_whisper_command(
     train_whisper(["--config", str(config), *ctx.args])
 
 
+@train_app.command("package")
+def package_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint.")],
+    out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("models/asr/base/asr-base.ckpt"),
+    recipe: Annotated[str, typer.Option(help="The config that made it, recorded as provenance.")] = "",
+) -> None:
+    """Package a checkpoint as a shippable base model: fp16 weights, no optimiser state, provenance."""
+    from callqa.training.package import package_checkpoint
+
+    path = package_checkpoint(checkpoint, out, {"recipe": recipe} if recipe else None)
+    log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+
+
 @app.command()
 def quickstart(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/quickstart).")] = None,

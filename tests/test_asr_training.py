@@ -83,3 +83,36 @@ def test_finetune_starts_from_the_base_and_keeps_its_vocabulary(
     other = CharTokenizer.build(u.text for u in tiny_utterances)
     with pytest.raises(ValueError, match="vocabulary differs"):
         AsrModule(TINY, other.to_json(), init_from=str(path))
+
+
+def test_packaged_base_is_smaller_and_loads(tmp_path: Path, tiny_utterances: list[Utterance]) -> None:
+    import lightning.pytorch as pl
+
+    from callqa.models.asr.checkpoint import load_asr_checkpoint
+    from callqa.training.package import package_checkpoint
+
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    module = AsrModule(TINY, tok.to_json())
+    opt = torch.optim.AdamW(module.parameters())
+    full = tmp_path / "full.ckpt"
+    torch.save(
+        {
+            "hyper_parameters": dict(module.hparams),
+            "state_dict": module.state_dict(),
+            "optimizer_states": [opt.state_dict()],
+            "global_step": 7,
+            "pytorch-lightning_version": pl.__version__,
+        },
+        full,
+    )
+    small = package_checkpoint(full, tmp_path / "base.ckpt", {"cer": 0.1})
+    assert small.stat().st_size < 0.7 * full.stat().st_size
+    model, tok2, _ = load_asr_checkpoint(small)
+    assert tok2.vocab == tok.vocab
+    assert torch.load(small, weights_only=False)["provenance"]["global_step"] == 7
+    wave, lengths = torch.randn(1, 8000) * 0.1, torch.tensor([8000])
+    with torch.no_grad():
+        ref, _ = module.eval().model(wave, lengths)
+        out, _ = model(wave, lengths)
+    assert torch.allclose(ref, out, atol=5e-2)
+    assert AsrModule(TINY, tok.to_json(), init_from=str(small)) is not None
