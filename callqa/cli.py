@@ -96,7 +96,7 @@ def corpus_stats(
     ] = None,
 ) -> None:
     """Counts, hours, defect rates, emotion mix, inspector bias and agreement: table, PNG plots, HTML."""
-    from callqa.evaluation.corpus_stats import corpus_stats_report, render_stats
+    from callqa.evaluation.corpus_report import corpus_stats_report, render_stats
 
     stats, files = corpus_stats_report(corpus, out)
     render_stats(stats, make_console())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import GENERATOR_VERSION, generate_corpus
-from callqa.evaluation.corpus_stats import corpus_stats_report, render_stats
+from callqa.evaluation.corpus_report import corpus_stats_report, render_stats
 from callqa.logs import make_console
 
 log = logging.getLogger(__name__)
