@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from callqa.training.asr_cli import train_asr
+from callqa.training.asr_cli import TrainCLI, train_asr
 
 ASR_CONFIGS = sorted(
     p for p in Path(str(resources.files("callqa.configs") / "asr")).glob("*.yaml") if "whisper" not in p.name
@@ -37,24 +37,29 @@ def test_config_runs_one_step(
     assert len(cli.model.tokenizer) > 10
 
 
-def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def _tiny_quickstart_run(corpus: Path, isolated_run: list[str], train_batches: int) -> TrainCLI:
+    """The quickstart config shrunk to a 1-layer model and one short epoch, tracked inside tmp_path."""
     config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
-    cli = train_asr(
+    return train_asr(
         [
             "--config",
             str(config),
             "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=2",
+            f"--trainer.limit_train_batches={train_batches}",
             "--trainer.limit_val_batches=1",
             "--model.model.num_layers=1",
             "--model.model.d_model=32",
             "--model.model.ffn_dim=64",
-            f"--data.corpora=[{tiny_corpus}]",
+            f"--data.corpora=[{corpus}]",
             "--data.num_workers=0",
             *isolated_run,
         ]
     )
+
+
+def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cli = _tiny_quickstart_run(tiny_corpus, isolated_run, train_batches=2)
     run = mlflow.MlflowClient(uri).get_run(cli.trainer.logger.run_id)
     assert {"val/cer", "val/loss", "train/loss_epoch"} <= set(run.data.metrics)
     assert run.data.params["data_fingerprint"]
@@ -68,22 +73,7 @@ def test_export_is_stamped_and_logged_to_the_training_run(
     from callqa.serving.asr_onnx import OnnxAsr
     from callqa.serving.export_report import export_asr
 
-    config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
-    cli = train_asr(
-        [
-            "--config",
-            str(config),
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=1",
-            "--trainer.limit_val_batches=1",
-            "--model.model.num_layers=1",
-            "--model.model.d_model=32",
-            "--model.model.ffn_dim=64",
-            f"--data.corpora=[{tiny_corpus}]",
-            "--data.num_workers=0",
-            *isolated_run,
-        ]
-    )
+    cli = _tiny_quickstart_run(tiny_corpus, isolated_run, train_batches=1)
     run_id = cli.trainer.logger.run_id
     report = export_asr(cli.trainer.checkpoint_callback.last_model_path, tmp_path / "onnx", int8=False)
     assert OnnxAsr(report["onnx"]).meta["callqa.run_id"] == run_id
