@@ -87,6 +87,30 @@ def group_cer(rows: list[Scored], key: Callable[[Scored], str]) -> dict[str, dic
     return {k: {"cer": e / max(1, n), "chars": n, "utterances": u} for k, (e, n, u) in sorted(acc.items())}
 
 
+def corpus_cer(rows: list[Scored]) -> float:
+    """Errors over reference characters across the rows; empty references are skipped, as in metrics.cer."""
+    kept = [r for r in rows if r.ref]
+    return sum(r.errors for r in kept) / max(1, sum(len(r.ref) for r in kept))
+
+
+def split_utterances(corpus: Path, split: str, limit: int | None = None) -> list[Utterance]:
+    utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == split and u.text][:limit]
+    if not utts:
+        raise ValueError(f"{corpus}: no {split} utterances with text")
+    return utts
+
+
+def split_cer(
+    model: str | os.PathLike[str],
+    corpus: str | os.PathLike[str],
+    split: str = "test",
+    limit: int | None = None,
+) -> float:
+    """Greedy CER of an exported model on a corpus split (what the export step reports for fp32 vs int8)."""
+    corpus = Path(corpus)
+    return corpus_cer(decode_split(load_asr(model), corpus, split_utterances(corpus, split, limit)))
+
+
 def decode_split(
     asr: OnnxAsr | OnnxWhisper,
     corpus: Path,
@@ -140,15 +164,12 @@ def hotword_effect(
     plain = decode_split(asr, corpus, subset, beam)
     biased = decode_split(asr, corpus, subset, beam, asr.hotwords(words))
 
-    def rate(rows: list[Scored]) -> float:
-        return sum(r.errors for r in rows) / max(1, sum(len(r.ref) for r in rows))
-
     return {
         "words": words,
         "utterances": len(subset),
         "beam": beam,
-        "cer_plain": rate(plain),
-        "cer_biased": rate(biased),
+        "cer_plain": corpus_cer(plain),
+        "cer_biased": corpus_cer(biased),
         "recall_plain": hotword_recall(plain, words),
         "recall_biased": hotword_recall(biased, words),
     }
@@ -167,17 +188,14 @@ def evaluate_asr(
 ) -> dict[str, Any]:
     corpus, out = Path(corpus), Path(out)
     asr = load_asr(model)
-    utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == split and u.text][:limit]
-    if not utts:
-        raise ValueError(f"{corpus}: no {split} utterances with text")
+    utts = split_utterances(corpus, split, limit)
     rows = decode_split(asr, corpus, utts, beam)
-    total_chars = sum(len(r.ref) for r in rows)
     report: dict[str, Any] = {
         "model": str(model),
         "corpus": str(corpus),
         "split": split,
         "utterances": len(rows),
-        "cer": sum(r.errors for r in rows) / max(1, total_chars),
+        "cer": corpus_cer(rows),
         "breakdowns": {name: group_cer(rows, key) for name, key in BREAKDOWNS.items()},
         "worst": [
             {**asdict(r), "ref": mask_pii(r.ref), "hyp": mask_pii(r.hyp), "cer": r.cer}

@@ -8,29 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from callqa.data.files import write_json
-from callqa.data.schema import read_utterances
-from callqa.data.segments import load_utterance
-from callqa.evaluation.metrics import cer
+from callqa.evaluation.asr_eval import split_cer
 from callqa.models.asr.checkpoint import load_asr_checkpoint
-from callqa.models.tokenizer import normalize
-from callqa.serving.asr_onnx import OnnxAsr
 from callqa.serving.export import check_parity, export_asr_onnx, quantize_int8
 
 log = logging.getLogger(__name__)
 
 #: Largest |Δ log-probability| between PyTorch and onnxruntime that export accepts.
 PARITY_TOLERANCE = 1e-3
-
-
-def _test_cer(onnx_path: Path, corpus: Path, limit: int) -> float:
-    utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == "test" and u.text][:limit]
-    asr = OnnxAsr(onnx_path)
-    refs, hyps = [], []
-    for k in range(0, len(utts), 16):
-        chunk = utts[k : k + 16]
-        hyps += [t.text for t in asr.transcribe([load_utterance(u, corpus) for u in chunk])]
-        refs += [normalize(u.text) for u in chunk]
-    return cer(refs, hyps)
 
 
 def export_asr(
@@ -69,7 +54,7 @@ def export_asr(
         q = quantize_int8(fp32, out / "asr.int8.onnx")
         report["int8"] = {"onnx": str(q), "bytes": q.stat().st_size, "fp32_bytes": fp32.stat().st_size}
         if corpus is not None:
-            c32, c8 = _test_cer(fp32, Path(corpus), limit), _test_cer(q, Path(corpus), limit)
+            c32, c8 = split_cer(fp32, corpus, limit=limit), split_cer(q, corpus, limit=limit)
             report["int8"].update({"test_cer_fp32": c32, "test_cer_int8": c8, "cer_change": c8 - c32})
             log.info("test CER fp32 %.4f, int8 %.4f (Δ %+.4f)", c32, c8, c8 - c32)
     write_json(out / "export.json", report)
