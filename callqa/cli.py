@@ -223,14 +223,16 @@ def train_whisper_command(
 
 @train_app.command("package")
 def package_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint.")],
+    checkpoints: Annotated[
+        list[Path], typer.Argument(help="Training checkpoints of one run; more than one are averaged.")
+    ],
     out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("models/asr/base/asr-base.ckpt"),
     recipe: Annotated[str, typer.Option(help="The config that made it, recorded as provenance.")] = "",
 ) -> None:
-    """Package a checkpoint as a shippable base model: fp16 weights, no optimiser state, provenance."""
+    """Package checkpoints as a shippable base model: averaged fp16 weights, no optimiser state."""
     from callqa.training.package import package_checkpoint
 
-    path = package_checkpoint(checkpoint, out, {"recipe": recipe} if recipe else None)
+    path = package_checkpoint(checkpoints, out, {"recipe": recipe} if recipe else None)
     log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
 
 

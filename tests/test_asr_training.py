@@ -116,3 +116,36 @@ def test_packaged_base_is_smaller_and_loads(tmp_path: Path, tiny_utterances: lis
         out, _ = model(wave, lengths)
     assert torch.allclose(ref, out, atol=5e-2)
     assert AsrModule(TINY, tok.to_json(), init_from=str(small)) is not None
+
+
+def test_package_averages_checkpoints_of_one_run(tmp_path: Path, tiny_utterances: list[Utterance]) -> None:
+    from callqa.training.package import package_checkpoint
+
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    paths, modules = [], []
+    for step in (1, 2):
+        torch.manual_seed(step)
+        module = AsrModule(TINY, tok.to_json())
+        paths.append(tmp_path / f"step{step}.ckpt")
+        torch.save(
+            {
+                "hyper_parameters": dict(module.hparams),
+                "state_dict": module.state_dict(),
+                "global_step": step,
+            },
+            paths[-1],
+        )
+        modules.append(module)
+    packed = torch.load(package_checkpoint(paths, tmp_path / "avg.ckpt"), weights_only=False)
+    name = next(k for k, v in packed["state_dict"].items() if v.is_floating_point() and v.numel() > 100)
+    expected = (modules[0].state_dict()[name] + modules[1].state_dict()[name]) / 2
+    assert torch.allclose(packed["state_dict"][name].float(), expected, atol=1e-3)
+    assert not torch.allclose(expected, modules[1].state_dict()[name], atol=1e-3)
+    assert [a["global_step"] for a in packed["provenance"]["averaged"]] == [1, 2]
+
+    other = AsrModule({**TINY, "num_layers": 1}, tok.to_json())
+    torch.save(
+        {"hyper_parameters": dict(other.hparams), "state_dict": other.state_dict()}, tmp_path / "other.ckpt"
+    )
+    with pytest.raises(ValueError, match="hyper-parameters differ"):
+        package_checkpoint([paths[0], tmp_path / "other.ckpt"], tmp_path / "bad.ckpt")
