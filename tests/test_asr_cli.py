@@ -37,7 +37,7 @@ def test_config_runs_one_step(
     assert len(cli.model.tokenizer) > 10
 
 
-def _tiny_quickstart_run(corpus: Path, isolated_run: list[str], train_batches: int) -> TrainCLI:
+def _tiny_quickstart_run(corpus: Path, isolated_run: list[str], train_batches: int, *extra: str) -> TrainCLI:
     """The quickstart config shrunk to a 1-layer model and one short epoch, tracked inside tmp_path."""
     config = next(p for p in ASR_CONFIGS if p.name == "quickstart.yaml")
     return train_asr(
@@ -53,6 +53,7 @@ def _tiny_quickstart_run(corpus: Path, isolated_run: list[str], train_batches: i
             f"--data.corpora=[{corpus}]",
             "--data.num_workers=0",
             *isolated_run,
+            *extra,
         ]
     )
 
@@ -80,3 +81,22 @@ def test_export_is_stamped_and_logged_to_the_training_run(
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     assert {a.path for a in client.list_artifacts(run_id, "onnx")} >= {"onnx/asr.onnx", "onnx/export.json"}
     assert "tokenizer.json" in {a.path for a in client.list_artifacts(run_id)}
+
+
+def test_resume_continues_the_steps_and_the_mlflow_run(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    first = _tiny_quickstart_run(tiny_corpus, isolated_run, 2)
+    resumed = _tiny_quickstart_run(
+        tiny_corpus,
+        isolated_run,
+        2,
+        "--trainer.max_epochs=2",
+        f"--resume={first.trainer.checkpoint_callback.last_model_path}",
+    )
+    assert (first.trainer.global_step, resumed.trainer.global_step) == (2, 4)
+    assert resumed.trainer.logger.run_id == first.trainer.logger.run_id
+    history = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_metric_history(
+        first.trainer.logger.run_id, "val/cer"
+    )
+    assert len(history) == 2

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import MLFlowLogger
@@ -23,12 +24,24 @@ log = logging.getLogger(__name__)
 
 
 class TrainCLI(LightningCLI):
-    """LightningCLI with ``--resume CKPT``."""
+    """LightningCLI with ``--resume CKPT``; a resumed run goes on logging into its own MLflow run."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
             "--resume", type=str | None, default=None, help="Checkpoint to resume training from."
         )
+
+    def before_instantiate_classes(self) -> None:
+        """Point the MLflow logger at the resumed checkpoint's run, so one training is one run with
+        one loss curve (a fresh run per resume would scatter it), when it logs to the same store."""
+        resume, logger = self.config.get("resume"), self.config.get("trainer.logger")
+        if not resume or not hasattr(logger, "class_path") or not logger.class_path.endswith("MLFlowLogger"):
+            return
+        hparams = torch.load(resume, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+        run_id, uri = hparams.get("mlflow_run_id"), hparams.get("mlflow_tracking_uri")
+        if run_id and logger.init_args.get("run_id") is None and uri == logger.init_args.get("tracking_uri"):
+            logger.init_args.run_id = run_id
+            log.info("resuming into MLflow run %s", run_id)
 
 
 class AsrCLI(TrainCLI):

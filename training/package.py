@@ -43,6 +43,11 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
     return out
 
 
+def _architecture(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters that shape the weights; the MLflow provenance may change on a resume."""
+    return {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("mlflow_")}
+
+
 def package_checkpoint(
     checkpoints: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -54,7 +59,7 @@ def package_checkpoint(
     )
     ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
     for p, c in zip(paths, ckpts, strict=True):
-        if c["hyper_parameters"] != ckpts[-1]["hyper_parameters"]:
+        if _architecture(c) != _architecture(ckpts[-1]):
             raise ValueError(
                 f"{p}: hyper-parameters differ from {paths[-1]}; only one run's checkpoints average"
             )
