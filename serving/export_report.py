@@ -56,7 +56,13 @@ def export_asr(
         if corpus is not None:
             c32, c8 = split_cer(fp32, corpus, limit=limit), split_cer(q, corpus, limit=limit)
             report["int8"].update({"test_cer_fp32": c32, "test_cer_int8": c8, "cer_change": c8 - c32})
-            log.info("test CER fp32 %.4f, int8 %.4f (Δ %+.4f)", c32, c8, c8 - c32)
+            log.info(
+                "int8 check on the first %d test utterances: CER fp32 %.4f, int8 %.4f (Δ %+.4f)",
+                limit,
+                c32,
+                c8,
+                c8 - c32,
+            )
     write_json(out / "export.json", report)
     if run_id and hp.get("mlflow_tracking_uri"):
         _log_to_run(hp["mlflow_tracking_uri"], run_id, out, report)
