@@ -38,7 +38,10 @@ BASE_ASR = Path(str(resources.files("callqa.models") / "asr" / "base" / "asr-bas
 
 
 def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[str, ...] = ()) -> dict | None:
-    """Fine-tune, export and evaluate the ASR model; None when there is no base checkpoint to start from."""
+    """Fine-tune, export and evaluate the ASR model; None when there is no base checkpoint to start from.
+
+    ``overrides`` are extra ``--section.key=value`` training arguments (tests shrink the run with them).
+    """
     if not base.exists():
         log.warning(
             "ASR stage skipped: no base checkpoint at %s yet (made by configs/asr/base-cpu.yaml)", base
@@ -58,6 +61,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
             f"--data.corpora=[{corpus}]",
             f"--trainer.default_root_dir={out / 'asr'}",
             f"--trainer.callbacks.init_args.dirpath={out / 'asr' / 'checkpoints'}",
+            *overrides,
         ]
     )
     ckpt = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path

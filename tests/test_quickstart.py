@@ -40,5 +40,6 @@ def test_asr_stage_end_to_end(
         ),
     )
     assert report is not None and report["split"] == "test" and report["utterances"] > 0
+    assert (tmp_path / "mlflow.db").exists()  # the overrides reached the trainer
     export = json.loads((tmp_path / "qs" / "export" / "asr" / "export.json").read_text(encoding="utf-8"))
     assert export["parity"]["passed"] and "cer_change" in export["int8"]
