@@ -6,12 +6,13 @@ import json
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
 from callqa.data.schema import Utterance
 from callqa.models.tokenizer import CharTokenizer
-from callqa.quickstart import asr_stage
+from callqa.quickstart import BASE_ASR, asr_stage
 from callqa.training.asr_module import AsrModule
 
 
@@ -43,3 +44,30 @@ def test_asr_stage_end_to_end(
     assert (tmp_path / "mlflow.db").exists()  # the overrides reached the trainer
     export = json.loads((tmp_path / "qs" / "export" / "asr" / "export.json").read_text(encoding="utf-8"))
     assert export["parity"]["passed"] and "cer_change" in export["int8"]
+
+
+@pytest.mark.skipif(not BASE_ASR.exists(), reason="no base checkpoint shipped yet")
+def test_shipped_base_knows_the_characters_and_transcribes_held_out_speech(
+    tiny_corpus: Path, tiny_utterances: list[Utterance]
+) -> None:
+    """The committed base, before any fine-tuning, on a corpus it never saw (other seed, test voices and
+    templates): its vocabulary covers the text and it already gets most characters right."""
+    from callqa.data.segments import load_utterance
+    from callqa.evaluation.metrics import cer
+    from callqa.models.asr.checkpoint import load_asr_checkpoint
+    from callqa.models.asr.decoding import greedy_ids
+    from callqa.models.tokenizer import normalize
+
+    model, tok, _ = load_asr_checkpoint(BASE_ASR)
+    assert torch.load(BASE_ASR, weights_only=False)["provenance"]["recipe"] == "configs/asr/base-cpu.yaml"
+    text = "".join(normalize(u.text) for u in tiny_utterances)
+    assert sum(c not in tok.index for c in text) / len(text) < 0.005
+    test = [u for u in tiny_utterances if u.split == "test" and u.text][:40]
+    refs, hyps = [], []
+    with torch.inference_mode():
+        for u in test:
+            wave = torch.from_numpy(load_utterance(u, tiny_corpus))[None]
+            logp, n = model.eval()(wave, torch.tensor([wave.shape[1]]))
+            refs.append(normalize(u.text))
+            hyps.append(tok.decode(greedy_ids(logp[0, : n[0]].numpy())))
+    assert len(test) >= 20 and cer(refs, hyps) < 0.5
