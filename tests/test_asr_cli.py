@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 
 from callqa.training.asr_cli import TrainCLI, train_asr
 
@@ -65,7 +66,14 @@ def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isola
     assert {"val/cer", "val/loss", "train/loss_epoch"} <= set(run.data.metrics)
     assert run.data.params["data_fingerprint"]
     artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "checkpoints"} <= artifacts
+    assert {"config.yaml", "checkpoints", "sample_decodes.yaml"} <= artifacts
+    samples = yaml.safe_load(
+        Path(
+            mlflow.MlflowClient(uri).download_artifacts(run.info.run_id, "sample_decodes.yaml", str(tmp_path))
+        ).read_text(encoding="utf-8")
+    )
+    lengths = [len(s["ref"]) for s in samples]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]  # short to long, not the first batch
 
 
 def test_export_is_stamped_and_logged_to_the_training_run(

@@ -82,9 +82,13 @@ class AsrModule(L.LightningModule):
             return
         _, refs, hyps = zip(*self._val, strict=True)
         self.log("val/cer", cer(list(refs), list(hyps)), prog_bar=True, sync_dist=True)
-        for uid, ref, hyp in self._val[: self.hparams.sample_decodes]:
+        # batches come in duration order, so the first few are all one-word replies; spread the
+        # samples over the lengths instead, short to long, so they show what the model does with sentences
+        by_length = sorted(self._val, key=lambda v: (len(v[1]), v[0]))
+        n = min(self.hparams.sample_decodes, len(by_length))
+        self.samples = [by_length[round(i * (len(by_length) - 1) / max(1, n - 1))] for i in range(n)]
+        for uid, ref, hyp in self.samples:
             log.info("%s\n  ref: %s\n  hyp: %s", uid, ref, hyp)
-        self.samples = self._val[: self.hparams.sample_decodes]
         self._val = []
 
     def configure_optimizers(self) -> dict[str, Any]:
