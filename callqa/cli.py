@@ -228,11 +228,12 @@ def package_command(
     ],
     out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("models/asr/base/asr-base.ckpt"),
     recipe: Annotated[str, typer.Option(help="The config that made it, recorded as provenance.")] = "",
+    weights: Annotated[str, typer.Option(help="fp16, or int8 with a scale per row.")] = "fp16",
 ) -> None:
-    """Package checkpoints as a shippable base model: averaged fp16 weights, no optimiser state."""
+    """Package checkpoints as a shippable base model: averaged fp16/int8 weights, no optimiser state."""
     from callqa.training.package import package_checkpoint
 
-    path = package_checkpoint(checkpoints, out, {"recipe": recipe} if recipe else None)
+    path = package_checkpoint(checkpoints, out, {"recipe": recipe} if recipe else None, weights=weights)
     log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
 
 

@@ -108,3 +108,23 @@ def test_resume_continues_the_steps_and_the_mlflow_run(
         first.trainer.logger.run_id, "val/cer"
     )
     assert len(history) == 2
+
+
+def test_packaged_checkpoint_carries_its_mlflow_run_summary(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    import json
+
+    import torch
+
+    from callqa.training.package import package_checkpoint
+
+    cli = _tiny_quickstart_run(tiny_corpus, isolated_run, train_batches=1)
+    run = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(cli.trainer.logger.run_id)
+    out = package_checkpoint(cli.trainer.checkpoint_callback.last_model_path, tmp_path / "base.ckpt")
+    summary = torch.load(out, weights_only=False)["provenance"]["mlflow"]
+    assert summary["run_id"] == run.info.run_id
+    assert summary["data_fingerprint"] == run.data.params["data_fingerprint"]
+    assert summary["val_cer"] and summary["metrics"]["val/cer"] == summary["val_cer"][-1][1]
+    beside = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert beside["mlflow"]["run_id"] == run.info.run_id

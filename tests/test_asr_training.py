@@ -149,3 +149,38 @@ def test_package_averages_checkpoints_of_one_run(tmp_path: Path, tiny_utterances
     )
     with pytest.raises(ValueError, match="hyper-parameters differ"):
         package_checkpoint([paths[0], tmp_path / "other.ckpt"], tmp_path / "bad.ckpt")
+
+
+def test_quantize_rows_is_within_half_a_step_of_each_row() -> None:
+    from callqa.training.package import quantize_rows
+
+    w = torch.randn(64, 32, 3) * torch.logspace(-3, 1, 64)[:, None, None]  # rows of very different size
+    q, scale = quantize_rows(w)
+    assert q.dtype == torch.int8 and scale.shape == (64, 1, 1)
+    err = (q.float() * scale - w).abs().amax(dim=(1, 2))
+    assert torch.all(err <= scale.flatten() / 2 + 1e-9)
+    assert torch.all(q.abs().amax(dim=(1, 2)) == 127)  # every row uses its full range
+
+
+def test_int8_package_is_smaller_than_fp16_and_loads_close(
+    tmp_path: Path, tiny_utterances: list[Utterance]
+) -> None:
+    from callqa.models.asr.checkpoint import load_asr_checkpoint
+    from callqa.training.package import package_checkpoint
+
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    module = AsrModule(TINY, tok.to_json())
+    full = tmp_path / "full.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, full)
+    fp16 = package_checkpoint(full, tmp_path / "fp16.ckpt")
+    int8 = package_checkpoint(full, tmp_path / "int8.ckpt", weights="int8")
+    assert int8.stat().st_size < 0.7 * fp16.stat().st_size
+    model, _, _ = load_asr_checkpoint(int8)
+    wave, lengths = torch.randn(2, 8000) * 0.1, torch.tensor([8000, 6000])
+    with torch.no_grad():
+        ref, _ = module.eval().model(wave, lengths)
+        out, _ = model(wave, lengths)
+    assert (ref - out).abs().max() < 5e-2
+    assert AsrModule(TINY, tok.to_json(), init_from=str(int8)) is not None
+    with pytest.raises(ValueError, match="fp16 or int8"):
+        package_checkpoint(full, tmp_path / "x.ckpt", weights="int4")

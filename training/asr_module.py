@@ -11,6 +11,7 @@ import torch
 
 from callqa.data.constants import SAMPLE_RATE
 from callqa.evaluation.metrics import cer
+from callqa.models.asr.checkpoint import model_state
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer, normalize
@@ -50,8 +51,7 @@ class AsrModule(L.LightningModule):
             raise ValueError(
                 f"{path}: vocabulary differs from the data's; set data.tokenizer_from to this checkpoint"
             )
-        state = {k.removeprefix("model."): v for k, v in base["state_dict"].items() if k.startswith("model.")}
-        self.model.load_state_dict(state)
+        self.model.load_state_dict(model_state(base))
         log.info("initialised from %s", path)
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
