@@ -128,3 +128,14 @@ def test_packaged_checkpoint_carries_its_mlflow_run_summary(
     assert summary["val_cer"] and summary["metrics"]["val/cer"] == summary["val_cer"][-1][1]
     beside = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     assert beside["mlflow"]["run_id"] == run.info.run_id
+
+
+def test_schedule_sized_in_epochs_ends_at_its_floor(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    """quickstart.yaml leaves total_steps to the trainer: after its last step the rate is at the floor."""
+    cli = _tiny_quickstart_run(
+        tiny_corpus, isolated_run, 2, "--trainer.max_epochs=2", "--model.warmup_steps=1"
+    )
+    assert cli.model.hparams.total_steps is None and cli.trainer.global_step == 4
+    assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.05 * cli.model.hparams.lr)

@@ -15,7 +15,7 @@ from callqa.models.asr.checkpoint import model_state
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer, normalize
-from callqa.training.schedule import warmup_cosine
+from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class AsrModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-3,
         warmup_steps: int = 500,
-        total_steps: int = 20000,
+        total_steps: int | None = None,
         sample_decodes: int = 4,
         init_from: str | None = None,
     ):
@@ -95,5 +95,7 @@ class AsrModule(L.LightningModule):
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         return {
             "optimizer": opt,
-            "lr_scheduler": warmup_cosine(opt, self.hparams.warmup_steps, self.hparams.total_steps),
+            "lr_scheduler": warmup_cosine(
+                opt, self.hparams.warmup_steps, schedule_length(self.hparams.total_steps, self.trainer)
+            ),
         }

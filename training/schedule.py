@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import lightning as L
 import torch
 
 
@@ -22,3 +23,9 @@ def warmup_cosine(
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "interval": "step"}
+
+
+def schedule_length(total_steps: int | None, trainer: L.Trainer) -> int:
+    """``total_steps``, or when it is None the optimiser steps the trainer will take (max_steps, or
+    epochs x batches), so that a run sized in epochs still ends with its learning rate at the floor."""
+    return int(total_steps) if total_steps else int(trainer.estimated_stepping_batches)

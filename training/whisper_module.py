@@ -11,7 +11,7 @@ import torch
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.whisper import WhisperASR, WhisperASRConfig
 from callqa.models.tokenizer import normalize
-from callqa.training.schedule import warmup_cosine
+from callqa.training.schedule import schedule_length, warmup_cosine
 
 
 class WhisperModule(L.LightningModule):
@@ -20,7 +20,7 @@ class WhisperModule(L.LightningModule):
         model: dict[str, Any],
         lr: float = 1e-5,
         warmup_steps: int = 100,
-        total_steps: int = 2000,
+        total_steps: int | None = None,
         val_batches: int = 4,
     ):
         super().__init__()
@@ -53,6 +53,9 @@ class WhisperModule(L.LightningModule):
         return {
             "optimizer": opt,
             "lr_scheduler": warmup_cosine(
-                opt, self.hparams.warmup_steps, self.hparams.total_steps, floor=0.0
+                opt,
+                self.hparams.warmup_steps,
+                schedule_length(self.hparams.total_steps, self.trainer),
+                floor=0.0,
             ),
         }
