@@ -1,4 +1,4 @@
-"""Packaging trained checkpoints as a shippable base model: weights only, fp16, with provenance.
+"""Packaging trained checkpoints as a shippable base model: weights only, fp16 or int8, with provenance.
 
 A Lightning checkpoint carries optimiser state (twice the weights again for AdamW) and fp32 weights;
 the base model in the repo needs neither. Loading converts fp16 back to fp32 (``load_state_dict``
