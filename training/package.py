@@ -94,8 +94,6 @@ def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _pack_weights(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict]:
     """(state dict with fp16 or int8 weights, int8 scales by key)."""
-    if weights not in ("fp16", "int8"):
-        raise ValueError(f"weights must be fp16 or int8, not {weights!r}")
     packed, scales = {}, {}
     for k, v in state.items():
         if weights == "int8" and v.is_floating_point() and v.dim() >= 2:
@@ -111,9 +109,11 @@ def package_checkpoint(
     provenance: dict[str, Any] | None = None,
     weights: str = "fp16",
 ) -> Path:
-    """Write ``out`` with the hyper-parameters of the last checkpoint and the mean of all weights (fp16
-    or int8, see ``weights``),
-    and its provenance beside it as ``out`` with a ``.json`` suffix, readable without torch."""
+    """Write ``out`` with the hyper-parameters of the last checkpoint and the mean of all weights as
+    ``weights`` (fp16 or int8), and its provenance beside it as ``out`` with a ``.json`` suffix,
+    readable without torch."""
+    if weights not in ("fp16", "int8"):  # before loading what may be gigabytes of checkpoints
+        raise ValueError(f"weights must be fp16 or int8, not {weights!r}")
     paths = (
         [Path(checkpoints)] if isinstance(checkpoints, str | os.PathLike) else [Path(c) for c in checkpoints]
     )
