@@ -110,6 +110,25 @@ def test_resume_continues_the_steps_and_the_mlflow_run(
     assert len(history) == 2
 
 
+def test_resume_with_a_changed_schedule_opens_a_new_run_tagged_with_the_old(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    first = _tiny_quickstart_run(tiny_corpus, isolated_run, 2)
+    resumed = _tiny_quickstart_run(
+        tiny_corpus,
+        isolated_run,
+        2,
+        "--trainer.max_epochs=2",
+        "--model.total_steps=40",
+        f"--resume={first.trainer.checkpoint_callback.last_model_path}",
+    )
+    assert resumed.trainer.global_step == 4
+    new_run = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(resumed.trainer.logger.run_id)
+    assert new_run.info.run_id != first.trainer.logger.run_id
+    assert new_run.data.tags["callqa.resumed_from"] == first.trainer.logger.run_id
+    assert new_run.data.params["total_steps"] == "40"
+
+
 def test_packaged_checkpoint_carries_its_mlflow_run_summary(
     tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
 ) -> None:

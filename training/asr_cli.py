@@ -33,15 +33,39 @@ class TrainCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """Point the MLflow logger at the resumed checkpoint's run, so one training is one run with
-        one loss curve (a fresh run per resume would scatter it), when it logs to the same store."""
+        one loss curve (a fresh run per resume would scatter it), when it logs to the same store.
+        MLflow params are immutable, so a resume that changes a hyper-parameter (a longer schedule,
+        say) opens a new run instead, tagged with the run it goes on from."""
         resume, logger = self.config.get("resume"), self.config.get("trainer.logger")
         if not resume or not hasattr(logger, "class_path") or not logger.class_path.endswith("MLFlowLogger"):
             return
         hparams = torch.load(resume, map_location="cpu", weights_only=False).get("hyper_parameters", {})
         run_id, uri = hparams.get("mlflow_run_id"), hparams.get("mlflow_tracking_uri")
-        if run_id and logger.init_args.get("run_id") is None and uri == logger.init_args.get("tracking_uri"):
-            logger.init_args.run_id = run_id
-            log.info("resuming into MLflow run %s", run_id)
+        if not run_id or logger.init_args.get("run_id") is not None or uri != logger.init_args.get("tracking_uri"):
+            return
+        changed = _changed_params(hparams, self.config.get("model").as_dict())
+        if changed:
+            logger.init_args.tags = {**(logger.init_args.get("tags") or {}), "callqa.resumed_from": run_id}
+            log.warning("resume changes %s, so it logs to a new MLflow run (from %s)", ", ".join(changed), run_id)
+            return
+        logger.init_args.run_id = run_id
+        log.info("resuming into MLflow run %s", run_id)
+
+
+def _changed_params(saved: dict, config: dict, prefix: str = "") -> list[str]:
+    """Keys (dotted) whose configured value differs from the checkpoint's, compared as MLflow logs
+    them (strings); values the config leaves unset, such as linked ones, do not count."""
+    changed = []
+    for key, value in config.items():
+        if value is None or key not in saved:
+            continue
+        old = saved[key]
+        old = vars(old) if hasattr(old, "__dataclass_fields__") else old
+        if isinstance(value, dict) and isinstance(old, dict):
+            changed += _changed_params(old, value, f"{prefix}{key}.")
+        elif str(value) != str(old):
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 class AsrCLI(TrainCLI):
