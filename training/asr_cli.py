@@ -41,12 +41,13 @@ class TrainCLI(LightningCLI):
             return
         hparams = torch.load(resume, map_location="cpu", weights_only=False).get("hyper_parameters", {})
         run_id, uri = hparams.get("mlflow_run_id"), hparams.get("mlflow_tracking_uri")
-        if not run_id or logger.init_args.get("run_id") is not None or uri != logger.init_args.get("tracking_uri"):
+        same_store = uri == logger.init_args.get("tracking_uri")
+        if not run_id or logger.init_args.get("run_id") is not None or not same_store:
             return
         changed = _changed_params(hparams, self.config.get("model").as_dict())
         if changed:
             logger.init_args.tags = {**(logger.init_args.get("tags") or {}), "callqa.resumed_from": run_id}
-            log.warning("resume changes %s, so it logs to a new MLflow run (from %s)", ", ".join(changed), run_id)
+            log.warning("resume changes %s: new MLflow run (from %s)", ", ".join(changed), run_id)
             return
         logger.init_args.run_id = run_id
         log.info("resuming into MLflow run %s", run_id)
