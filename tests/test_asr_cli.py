@@ -127,6 +127,13 @@ def test_resume_with_a_changed_schedule_opens_a_new_run_tagged_with_the_old(
     assert new_run.info.run_id != first.trainer.logger.run_id
     assert new_run.data.tags["callqa.resumed_from"] == first.trainer.logger.run_id
     assert new_run.data.params["total_steps"] == "40"
+    import torch
+
+    from callqa.training.package import mlflow_summary
+
+    ckpt = torch.load(resumed.trainer.checkpoint_callback.last_model_path, weights_only=False)
+    summary = mlflow_summary(ckpt["hyper_parameters"])
+    assert summary["resumed_from"] == first.trainer.logger.run_id
 
 
 def test_packaged_checkpoint_carries_its_mlflow_run_summary(

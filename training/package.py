@@ -77,6 +77,7 @@ def mlflow_summary(hparams: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "run_id": run_id,
         "run_name": run.info.run_name,
+        "resumed_from": run.data.tags.get("callqa.resumed_from"),
         "experiment_id": run.info.experiment_id,
         "data_fingerprint": params.get("data_fingerprint"),
         "parameters": int(params["parameters"]) if "parameters" in params else None,
