@@ -118,6 +118,25 @@ def test_packaged_base_is_smaller_and_loads(tmp_path: Path, tiny_utterances: lis
     assert AsrModule(TINY, tok.to_json(), init_from=str(small)) is not None
 
 
+def test_package_names_the_base_a_run_started_from(tmp_path: Path, tiny_utterances: list[Utterance]) -> None:
+    from callqa.training.package import package_checkpoint
+
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    first = tmp_path / "first.ckpt"
+    module = AsrModule(TINY, tok.to_json())
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, first)
+    stage1 = package_checkpoint(first, tmp_path / "stage1.ckpt", {"recipe": "stage-one.yaml"})
+    assert torch.load(stage1, weights_only=False)["provenance"]["init_from"] is None
+
+    second = tmp_path / "second.ckpt"
+    module = AsrModule(TINY, tok.to_json(), init_from=str(stage1))
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, second)
+    stage2 = package_checkpoint(second, tmp_path / "stage2.ckpt")
+    origin = torch.load(stage2, weights_only=False)["provenance"]["init_from"]
+    assert origin["path"] == str(stage1)
+    assert origin["provenance"]["recipe"] == "stage-one.yaml"
+
+
 def test_package_averages_checkpoints_of_one_run(tmp_path: Path, tiny_utterances: list[Utterance]) -> None:
     from callqa.training.package import package_checkpoint
 

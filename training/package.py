@@ -14,7 +14,8 @@ rounding error (at most half a step of 1/127 of a row's largest weight) is far b
 fine-tuning steps move, and ``callqa.models.asr.checkpoint.model_state`` restores float weights.
 
 The package also carries a summary of the training run from MLflow (data fingerprint, final metrics,
-the dev CER curve), so the committed base says what made it even where that MLflow store is gone.
+the dev CER curve), so the committed base says what made it even where that MLflow store is gone, and
+the provenance of the checkpoint it was initialised from, when it was.
 """
 
 from __future__ import annotations
@@ -86,6 +87,19 @@ def mlflow_summary(hparams: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def lineage(hparams: dict[str, Any]) -> dict[str, Any] | None:
+    """The base a run was initialised from and that base's own provenance, so that a model trained in
+    stages (a base continued in a later session, a fine-tune of a base) names every stage that made it."""
+    src = hparams.get("init_from")
+    if not src:
+        return None
+    if not Path(src).exists():
+        log.warning("init_from %s is gone; packaging without its provenance", src)
+        return {"path": src}
+    base = torch.load(src, map_location="cpu", weights_only=False)
+    return {"path": src, "provenance": base.get("provenance")}
+
+
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output channel (dim 0): ``q * scale`` approximates ``weight``."""
     amax = weight.float().abs().amax(dim=tuple(range(1, weight.dim())), keepdim=True)
@@ -142,6 +156,7 @@ def package_checkpoint(
             "epoch": last.get("epoch"),
             "packaged_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "mlflow": mlflow_summary(last["hyper_parameters"]),
+            "init_from": lineage(last["hyper_parameters"]),
             **(provenance or {}),
         },
     }
