@@ -1,9 +1,13 @@
-"""CTC decoding in NumPy: greedy and prefix beam search with optional hotword biasing.
+"""CTC decoding in NumPy: greedy and prefix beam search with optional hotword biasing and n-gram fusion.
 
 NumPy only, because the scoring server decodes onnxruntime output without torch. Hotwords are domain
 words (product names, 工号 phrases) the acoustic model tends to get nearly right: while a beam prefix is
 spelling one of them, each matching character earns a bonus, taken back if the word is abandoned
 half-way, so biasing helps finished words without dragging beams into wrong ones.
+
+Shallow fusion adds ``lm_weight`` times a character n-gram's log-probability of each prefix
+(``callqa.models.asr.lm``) and ``length_bonus`` nats per token, which offsets the language model's
+preference for short outputs.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from callqa.models.asr.lm import BOS, CharNgram
 
 NEG_INF = -np.inf
 
@@ -54,6 +60,9 @@ def prefix_beam_search(
     blank: int = 0,
     hotwords: Hotwords | None = None,
     prune: float = -12.0,
+    lm: CharNgram | None = None,
+    lm_weight: float = 0.5,
+    length_bonus: float = 1.0,
 ) -> list[tuple[list[int], float]]:
     """CTC prefix beam search over a (frames, vocab) log-probability matrix.
 
@@ -63,6 +72,11 @@ def prefix_beam_search(
     """
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
+    fusion = _Fusion(lm, lm_weight, length_bonus) if lm is not None else None
+
+    def extra(prefix: tuple[int, ...], final: bool = False) -> float:
+        return _bias(prefix, hotwords, final) + (fusion(prefix) if fusion else 0.0)
+
     for frame in log_probs:
         likeliest = np.argpartition(frame, -min(2 * beam, len(frame)))[-2 * beam :]
         top = likeliest[frame[likeliest] >= frame.max() + prune]
@@ -82,13 +96,31 @@ def prefix_beam_search(
                 if t == last:  # the repeat collapses into the same prefix unless a blank separated it
                     s = nxt[prefix]
                     s[1] = _logaddexp(s[1], pnb + p)
-        scored = sorted(nxt.items(), key=lambda kv: -(_logaddexp(*kv[1]) + _bias(kv[0], hotwords)))
+        scored = sorted(nxt.items(), key=lambda kv: -(_logaddexp(*kv[1]) + extra(kv[0])))
         beams = {k: (v[0], v[1]) for k, v in scored[:beam]}
     ranked = sorted(
-        ((list(k), _logaddexp(*v) + _bias(k, hotwords, final=True)) for k, v in beams.items()),
+        ((list(k), _logaddexp(*v) + extra(k, final=True)) for k, v in beams.items()),
         key=lambda kv: -kv[1],
     )
     return ranked
+
+
+class _Fusion:
+    """Weighted n-gram score plus length bonus of a prefix, built on its parent's (each beam prefix
+    extends one that was scored the frame before)."""
+
+    def __init__(self, lm: CharNgram, weight: float, bonus: float):
+        self.lm, self.weight, self.bonus = lm, weight, bonus
+        self.scores: dict[tuple[int, ...], float] = {(): 0.0}
+
+    def __call__(self, prefix: tuple[int, ...]) -> float:
+        score = self.scores.get(prefix)
+        if score is None:
+            n = self.lm.order - 1
+            context = ((BOS,) * n + prefix[:-1])[len(prefix) - 1 :] if n else ()
+            score = self(prefix[:-1]) + self.weight * self.lm.logp(context, prefix[-1]) + self.bonus
+            self.scores[prefix] = score
+        return score
 
 
 def _bias(prefix: tuple[int, ...], hotwords: Hotwords | None, final: bool = False) -> float:
