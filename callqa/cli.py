@@ -10,9 +10,16 @@ import typer
 
 from callqa import __version__
 from callqa.logs import make_console, setup_logging
+from callqa.models.asr.decoding import LENGTH_BONUS, LM_WEIGHT
 from callqa.paths import runs_dir
 
 log = logging.getLogger("callqa")
+
+LmOption = Annotated[
+    Path | None, typer.Option(help="Character n-gram from callqa train lm, fused into beam search.")
+]
+LmWeightOption = Annotated[float, typer.Option(help="Weight of the language model's log-probability.")]
+LengthBonusOption = Annotated[float, typer.Option(help="Nats per output character, against short output.")]
 
 app = typer.Typer(
     name="callqa",
@@ -156,6 +163,9 @@ def evaluate_asr_command(
         list[str] | None,
         typer.Option(help="Domain word: measure beam search with vs without biasing. Repeatable."),
     ] = None,
+    lm: LmOption = None,
+    lm_weight: LmWeightOption = LM_WEIGHT,
+    length_bonus: LengthBonusOption = LENGTH_BONUS,
 ) -> None:
     """CER overall and by SNR, speaking rate, emotion, speaker and voice; worst utterances; HTML report."""
     from callqa.evaluation.asr_eval import evaluate_asr
@@ -169,6 +179,9 @@ def evaluate_asr_command(
         beam=beam,
         tracking_uri=tracking_uri,
         hotwords=hotword,
+        lm=lm,
+        lm_weight=lm_weight,
+        length_bonus=length_bonus,
     )
 
 
@@ -184,6 +197,9 @@ def transcribe(
     beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
     hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+    lm: LmOption = None,
+    lm_weight: LmWeightOption = LM_WEIGHT,
+    length_bonus: LengthBonusOption = LENGTH_BONUS,
 ) -> None:
     """Transcribe audio on onnxruntime only. A file that cannot be read is reported on one line and the
     rest still go through; the exit code is 1 if any failed."""
@@ -193,6 +209,7 @@ def transcribe(
 
     asr = load_asr(model, threads)
     words = asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None
+    fusion = asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None
     failed = 0
     for path in files:
         try:
@@ -201,7 +218,7 @@ def transcribe(
             typer.echo(f"error: {err}", err=True)
             failed += 1
             continue
-        for ch, result in enumerate(asr.transcribe(list(audio), beam=beam, hotwords=words)):
+        for ch, result in enumerate(asr.transcribe(list(audio), beam=beam, hotwords=words, lm=fusion)):
             text = result.text if raw else mask_pii(result.text)
             typer.echo(f"{path}\t{ch if audio.shape[0] > 1 else 'mono'}\t{text}")
     if failed:
@@ -219,6 +236,21 @@ def train_whisper_command(
     from callqa.training.asr_cli import train_whisper
 
     train_whisper(["--config", str(config), *ctx.args])
+
+
+@train_app.command("lm")
+def train_lm_command(
+    corpus: Annotated[list[Path], typer.Option(help="Corpus folder; repeatable.")],
+    model: Annotated[
+        Path, typer.Option(help="The ASR model (.onnx or .ckpt) whose vocabulary it counts in.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the JSON model.")],
+    order: Annotated[int, typer.Option(help="n of the n-grams.")] = 3,
+) -> None:
+    """Count a character n-gram over the corpora's training text, for beam search (--lm)."""
+    from callqa.training.lm import build_lm
+
+    build_lm(corpus, model, out, order)
 
 
 @train_app.command("package")

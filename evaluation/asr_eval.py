@@ -22,6 +22,7 @@ from callqa.data.segments import load_utterance
 from callqa.evaluation.plots import plot_group_bars
 from callqa.evaluation.report import Section, Table, write_html_report
 from callqa.evaluation.tracking import use_experiment
+from callqa.models.asr.decoding import LENGTH_BONUS, LM_WEIGHT, LmFusion
 from callqa.models.tokenizer import normalize
 from callqa.serving.asr_onnx import OnnxAsr, load_asr
 from callqa.serving.whisper_onnx import OnnxWhisper
@@ -118,12 +119,14 @@ def decode_split(
     beam: int = 1,
     hotwords: Any = None,
     batch: int = 16,
+    lm: LmFusion | None = None,
 ) -> list[Scored]:
     rows: list[Scored] = []
     order = sorted(utts, key=lambda u: u.duration)
     for k in tqdm(range(0, len(order), batch), desc="decoding", unit="batch"):
         chunk = order[k : k + batch]
-        hyps = asr.transcribe([load_utterance(u, corpus, asr.sample_rate) for u in chunk], beam, hotwords)
+        waves = [load_utterance(u, corpus, asr.sample_rate) for u in chunk]
+        hyps = asr.transcribe(waves, beam, hotwords, lm)
         for u, h in zip(chunk, hyps, strict=True):
             ref = normalize(u.text)  # characters outside the model's vocabulary still count as errors
             rows.append(
@@ -185,15 +188,28 @@ def evaluate_asr(
     worst: int = 20,
     tracking_uri: str | None = None,
     hotwords: list[str] | None = None,
+    lm: str | os.PathLike[str] | None = None,
+    lm_weight: float = LM_WEIGHT,
+    length_bonus: float = LENGTH_BONUS,
 ) -> dict[str, Any]:
+    """Score ``split`` with ``beam`` (fused with the n-gram ``lm`` when given), write the JSON and HTML
+    report under ``out`` and, with ``tracking_uri``, log it to MLflow."""
     corpus, out = Path(corpus), Path(out)
     asr = load_asr(model)
+    fusion = None
+    if lm is not None:
+        if not isinstance(asr, OnnxAsr):
+            raise ValueError(f"{model}: language-model fusion needs a CTC model (Whisper has its own)")
+        fusion = asr.language_model(lm, lm_weight, length_bonus)
+        beam = max(beam, 2)
     utts = split_utterances(corpus, split, limit)
-    rows = decode_split(asr, corpus, utts, beam)
+    rows = decode_split(asr, corpus, utts, beam, lm=fusion)
+    decoding = f"beam {beam}" + (f", {Path(lm).name} x{lm_weight:g}, bonus {length_bonus:g}" if lm else "")
     report: dict[str, Any] = {
         "model": str(model),
         "corpus": str(corpus),
         "split": split,
+        "decoding": decoding,
         "utterances": len(rows),
         "cer": corpus_cer(rows),
         "breakdowns": {name: group_cer(rows, key) for name, key in BREAKDOWNS.items()},
@@ -216,7 +232,7 @@ def evaluate_asr(
         out / "cer_breakdown.png",
     )
     sections = [
-        Section("Overall", f"{len(rows)} {split} utterances, CER {report['cer']:.4f} (beam {beam})."),
+        Section("Overall", f"{len(rows)} {split} utterances, CER {report['cer']:.4f} ({decoding})."),
         *[
             Section(
                 f"CER by {name}",
@@ -244,7 +260,9 @@ def evaluate_asr(
     write_html_report(f"ASR evaluation — {Path(model).name}", sections, [plot], out / "report.html")
     if tracking_uri:
         _log_mlflow(report, out, tracking_uri)
-    log.info("%s CER %.4f on %d %s utterances", Path(model).name, report["cer"], len(rows), split)
+    log.info(
+        "%s CER %.4f on %d %s utterances (%s)", Path(model).name, report["cer"], len(rows), split, decoding
+    )
     return report
 
 
@@ -253,7 +271,7 @@ def _log_mlflow(report: dict[str, Any], out: Path, tracking_uri: str) -> None:
 
     use_experiment("asr-eval", tracking_uri)
     with mlflow.start_run(run_name=f"eval-{Path(report['model']).stem}-{report['split']}"):
-        mlflow.log_params({"model": report["model"], "corpus": report["corpus"], "split": report["split"]})
+        mlflow.log_params({k: report[k] for k in ("model", "corpus", "split", "decoding")})
         mlflow.log_metric("cer", report["cer"])
         for name, groups in report["breakdowns"].items():
             if name == "voice":

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from callqa.models.asr.decoding import Hotwords, greedy_ids, hotwords_from_text, prefix_beam_search
+from callqa.models.asr.decoding import (
+    LENGTH_BONUS,
+    LM_WEIGHT,
+    Hotwords,
+    LmFusion,
+    greedy_ids,
+    hotwords_from_text,
+    prefix_beam_search,
+)
+from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
 
 if TYPE_CHECKING:
@@ -57,10 +66,21 @@ class OnnxAsr:
     def hotwords(self, words: Sequence[str], bonus: float = 1.5) -> Hotwords:
         return hotwords_from_text(words, self.tokenizer.encode, bonus)
 
+    def language_model(
+        self, path: str | os.PathLike[str], weight: float = LM_WEIGHT, length_bonus: float = LENGTH_BONUS
+    ) -> LmFusion:
+        """A saved n-gram (``callqa lm build``), checked against this model's vocabulary."""
+        return LmFusion(CharNgram.load(path, self.tokenizer.vocab), weight, length_bonus)
+
     def transcribe(
-        self, waves: Sequence[np.ndarray], beam: int = 1, hotwords: Hotwords | None = None
+        self,
+        waves: Sequence[np.ndarray],
+        beam: int = 1,
+        hotwords: Hotwords | None = None,
+        lm: LmFusion | None = None,
     ) -> list[Transcript]:
-        """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 is greedy."""
+        """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 without hotwords or a
+        language model is greedy."""
         lengths = np.array([max(len(w), self.min_samples) for w in waves], dtype=np.int64)
         batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
         for k, w in enumerate(waves):
@@ -69,8 +89,8 @@ class OnnxAsr:
         results = []
         for k in range(len(waves)):
             lp = logp[k, : int(out_len[k])]
-            if beam > 1 or hotwords is not None:
-                ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords)[0][0]
+            if beam > 1 or hotwords is not None or lm is not None:
+                ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords, lm=lm)[0][0]
             else:
                 ids = greedy_ids(lp)
             results.append(Transcript(self.tokenizer.decode(ids), ids))

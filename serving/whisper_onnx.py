@@ -35,9 +35,10 @@ class OnnxWhisper:
         self.sample_rate = int(meta["callqa.sample_rate"])
 
     def transcribe(
-        self, waves: Sequence[np.ndarray], beam: int = 1, hotwords: object = None
+        self, waves: Sequence[np.ndarray], beam: int = 1, hotwords: object = None, lm: object = None
     ) -> list[Transcript]:
-        """Greedy decoding; ``beam`` and ``hotwords`` are accepted for a common interface and ignored."""
+        """Greedy decoding; ``beam``, ``hotwords`` and ``lm`` are accepted for a common interface and
+        ignored (Whisper's decoder is its own language model)."""
         n = max(max(len(w) for w in waves), self.sample_rate // 10)
         batch = np.zeros((len(waves), n), dtype=np.float32)
         for k, w in enumerate(waves):

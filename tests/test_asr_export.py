@@ -131,3 +131,34 @@ def test_evaluate_breaks_cer_down_and_logs(exported, tiny_corpus: Path, tmp_path
         [mlflow.MlflowClient(uri).get_experiment_by_name("asr-eval").experiment_id]
     )
     assert runs and "cer" in runs[0].data.metrics
+
+
+def test_language_model_is_counted_in_the_model_ids_and_fused(
+    exported, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    from callqa.models.asr.lm import CharNgram
+
+    _, tok, report = exported
+    lm = tmp_path / "lm.json"
+    runner = CliRunner()
+    built = runner.invoke(
+        app, ["train", "lm", "--corpus", str(tiny_corpus), "--model", report["onnx"], "--out", str(lm)]
+    )
+    assert built.exit_code == 0, built.output
+    model = CharNgram.load(lm, tok.vocab)
+    assert model.order == 3 and model.score(tok.encode("您好")) > model.score(tok.encode("好您"))
+
+    out = tmp_path / "eval"
+    args = ["evaluate", "asr", report["onnx"], "--corpus", str(tiny_corpus), "--limit", "6"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--lm", str(lm), "--lm-weight", "0.3"])
+    assert result.exit_code == 0, result.output
+    rep = json.loads((out / "asr_eval.json").read_text(encoding="utf-8"))
+    assert rep["decoding"] == "beam 2, lm.json x0.3, bonus 1" and rep["utterances"] == 6
+
+    good = next((tiny_corpus / "audio").glob("*.wav"))
+    said = runner.invoke(app, ["transcribe", str(good), "--model", report["onnx"], "--lm", str(lm)])
+    assert said.exit_code == 0 and said.stdout.count("\t") == 4, said.output
+    other = tmp_path / "other.json"
+    CharNgram.train([[2, 3]], [*tok.vocab, "外"]).save(other)
+    refused = runner.invoke(app, ["transcribe", str(good), "--model", report["onnx"], "--lm", str(other)])
+    assert refused.exit_code != 0 and "different vocabulary" in str(refused.exception)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.models.asr.decoding import prefix_beam_search
+from callqa.models.asr.decoding import LmFusion, prefix_beam_search
 from callqa.models.asr.lm import BOS, CharNgram
 
 VOCAB = ["<blank>", "<unk>", "员", "工", "公", "号", "司"]
@@ -49,5 +49,5 @@ def test_fusion_picks_the_homophone_the_text_supports() -> None:
     frames[3, 0] = frames[4, 0] = -0.01
     plain = prefix_beam_search(frames, beam=4)[0][0]
     assert plain == [2, 4, 5]
-    fused = prefix_beam_search(frames, beam=4, lm=CharNgram.train(TEXTS, VOCAB), lm_weight=0.5)[0][0]
+    fused = prefix_beam_search(frames, beam=4, lm=LmFusion(CharNgram.train(TEXTS, VOCAB)))[0][0]
     assert fused == [2, 3, 5]

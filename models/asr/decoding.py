@@ -21,6 +21,8 @@ import numpy as np
 from callqa.models.asr.lm import BOS, CharNgram
 
 NEG_INF = -np.inf
+LM_WEIGHT = 0.5  # shallow-fusion defaults, tuned on the quickstart's dev split
+LENGTH_BONUS = 1.0
 
 
 def greedy_ids(log_probs: np.ndarray, blank: int = 0) -> list[int]:
@@ -60,9 +62,7 @@ def prefix_beam_search(
     blank: int = 0,
     hotwords: Hotwords | None = None,
     prune: float = -12.0,
-    lm: CharNgram | None = None,
-    lm_weight: float = 0.5,
-    length_bonus: float = 1.0,
+    lm: LmFusion | None = None,
 ) -> list[tuple[list[int], float]]:
     """CTC prefix beam search over a (frames, vocab) log-probability matrix.
 
@@ -72,7 +72,7 @@ def prefix_beam_search(
     """
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
-    fusion = _Fusion(lm, lm_weight, length_bonus) if lm is not None else None
+    fusion = _Fusion(lm) if lm is not None else None
 
     def extra(prefix: tuple[int, ...], final: bool = False) -> float:
         return _bias(prefix, hotwords, final) + (fusion(prefix) if fusion else 0.0)
@@ -105,20 +105,30 @@ def prefix_beam_search(
     return ranked
 
 
-class _Fusion:
-    """Weighted n-gram score plus length bonus of a prefix, built on its parent's (each beam prefix
-    extends one that was scored the frame before)."""
+@dataclass(frozen=True)
+class LmFusion:
+    """A language model and how much it counts: ``weight`` times its log-probability of a prefix plus
+    ``length_bonus`` nats per token."""
 
-    def __init__(self, lm: CharNgram, weight: float, bonus: float):
-        self.lm, self.weight, self.bonus = lm, weight, bonus
+    lm: CharNgram
+    weight: float = LM_WEIGHT
+    length_bonus: float = LENGTH_BONUS
+
+
+class _Fusion:
+    """The fused score of each prefix, built on its parent's (each beam prefix extends one that was
+    scored the frame before)."""
+
+    def __init__(self, fusion: LmFusion):
+        self.fusion = fusion
         self.scores: dict[tuple[int, ...], float] = {(): 0.0}
 
     def __call__(self, prefix: tuple[int, ...]) -> float:
         score = self.scores.get(prefix)
         if score is None:
-            n = self.lm.order - 1
+            f, n = self.fusion, self.fusion.lm.order - 1
             context = ((BOS,) * n + prefix[:-1])[len(prefix) - 1 :] if n else ()
-            score = self(prefix[:-1]) + self.weight * self.lm.logp(context, prefix[-1]) + self.bonus
+            score = self(prefix[:-1]) + f.weight * f.lm.logp(context, prefix[-1]) + f.length_bonus
             self.scores[prefix] = score
         return score
 
