@@ -2,8 +2,9 @@
 
 1. Generate the small corpus (reused when one with the same preset, seed and generator version is
    there) and report its statistics.
-2. ASR: fine-tune the shipped base checkpoint on it, export to ONNX with the parity gate, and report
-   the held-out (test voices and templates) CER. Skipped, with a message, while no base is shipped.
+2. ASR: fine-tune the shipped base checkpoint on it, export to ONNX with the parity gate, count a
+   character n-gram over its training text, and report the held-out (test voices and templates) CER,
+   greedy and with the n-gram fused into beam search. Skipped, with a message, without a base.
 Later stages add emotion, QA scoring, serving and evaluation.
 """
 
@@ -50,6 +51,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
     from callqa.evaluation.asr_eval import evaluate_asr
     from callqa.serving.export_report import export_asr
     from callqa.training.asr_cli import train_asr
+    from callqa.training.lm import build_lm
 
     cfg = Path(str(resources.files("callqa.configs") / "asr" / "finetune.yaml"))
     cli = train_asr(
@@ -67,7 +69,11 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
     ckpt = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
     export = export_asr(ckpt, out / "export" / "asr", int8=True, corpus=corpus)
     report = evaluate_asr(export["onnx"], corpus, out / "eval" / "asr", split="test")
-    log.info("ASR test CER (held-out voices and templates, 8 kHz): %.4f", report["cer"])
+    lm = build_lm([corpus], export["onnx"], out / "export" / "asr" / "lm.json")
+    fused = evaluate_asr(export["onnx"], corpus, out / "eval" / "asr-lm", split="test", beam=8, lm=lm)
+    report["with_lm"] = {k: fused[k] for k in ("cer", "decoding", "utterances")}
+    log.info("ASR test CER (held-out voices and templates, 8 kHz): %.4f greedy", report["cer"])
+    log.info("ASR test CER with the corpus's n-gram: %.4f (%s)", fused["cer"], fused["decoding"])
     return report
 
 

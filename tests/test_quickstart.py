@@ -41,6 +41,8 @@ def test_asr_stage_end_to_end(
         ),
     )
     assert report is not None and report["split"] == "test" and report["utterances"] > 0
+    assert report["with_lm"]["utterances"] == report["utterances"]
+    assert report["with_lm"]["decoding"].startswith("beam 8, lm.json")
     assert (tmp_path / "mlflow.db").exists()  # the overrides reached the trainer
     export = json.loads((tmp_path / "qs" / "export" / "asr" / "export.json").read_text(encoding="utf-8"))
     assert export["parity"]["passed"] and "cer_change" in export["int8"]
