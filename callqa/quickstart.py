@@ -48,6 +48,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
             "ASR stage skipped: no base checkpoint at %s yet (made by configs/asr/base-cpu.yaml)", base
         )
         return None
+    log.info("stage 2/2: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
     from callqa.evaluation.asr_eval import evaluate_asr
     from callqa.serving.export_report import export_asr
     from callqa.training.asr_cli import train_asr
@@ -82,7 +83,7 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
     if _reusable(corpus, preset, seed):
         log.info("reusing the %s corpus in %s", preset, corpus)
     else:
-        log.info("stage 1/1: generating the %s synthetic corpus in %s", preset, corpus)
+        log.info("stage 1/2: generating the %s synthetic corpus in %s", preset, corpus)
         generate_corpus(
             load_synth_config(preset_path(preset)), corpus, seed=seed, workers=workers, overwrite=True
         )

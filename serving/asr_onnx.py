@@ -69,7 +69,7 @@ class OnnxAsr:
     def language_model(
         self, path: str | os.PathLike[str], weight: float = LM_WEIGHT, length_bonus: float = LENGTH_BONUS
     ) -> LmFusion:
-        """A saved n-gram (``callqa lm build``), checked against this model's vocabulary."""
+        """A saved n-gram (``callqa train lm``), checked against this model's vocabulary."""
         return LmFusion(CharNgram.load(path, self.tokenizer.vocab), weight, length_bonus)
 
     def transcribe(
