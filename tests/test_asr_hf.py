@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Mode
 from callqa.data.schema import Utterance
 from callqa.models.tokenizer import CharTokenizer
 from callqa.serving.export_report import export_asr
+from callqa.training.asr_cli import train_asr
 from callqa.training.asr_data import AsrDataset, Item, collate
 from callqa.training.asr_module import AsrModule
 
@@ -65,3 +67,25 @@ def test_trains_a_step_and_exports(
     local_encoder.rename(tmp_path / "moved")  # the checkpoint must rebuild without the original folder
     report = export_asr(ckpt, tmp_path / "onnx", int8=False)
     assert report["parity"]["passed"], report["parity"]
+
+
+def test_finetune_config_runs_one_step(
+    local_encoder: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    config = Path(str(resources.files("callqa.configs") / "asr" / "hf-ctc-finetune.yaml"))
+    cli = train_asr(
+        [
+            "--config",
+            str(config),
+            "--trainer.fast_dev_run=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.precision=32-true",
+            f"--model.model.path={local_encoder}",
+            f"--data.corpora=[{tiny_corpus}]",
+            "--data.num_workers=0",
+            "--data.batch_seconds=20",
+            *isolated_run,
+        ]
+    )
+    assert cli.trainer.global_step == 1
+    assert cli.model.hparams["model"]["hf_config"]["model_type"] == local_encoder.name
