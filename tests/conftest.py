@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,25 @@ def isolated_run(tmp_path: Path) -> list[str]:
         f"--trainer.logger.init_args.artifact_location={tmp_path}/mlartifacts",
         f"--trainer.callbacks.init_args.dirpath={tmp_path}/ckpt",
     ]
+
+
+@pytest.fixture
+def one_step_args(tiny_corpus: Path, isolated_run: list[str]) -> Callable[..., list[str]]:
+    """Training arguments for one CPU step of a config on the tiny corpus, tracked inside tmp_path."""
+
+    def args(config: Path, *extra: str) -> list[str]:
+        return [
+            "--config",
+            str(config),
+            "--trainer.fast_dev_run=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.precision=32-true",
+            "--trainer.devices=1",
+            f"--data.corpora=[{tiny_corpus}]",
+            "--data.num_workers=0",
+            "--data.batch_seconds=20",
+            *extra,
+            *isolated_run,
+        ]
+
+    return args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -20,23 +21,8 @@ ASR_CONFIGS = sorted(
 
 
 @pytest.mark.parametrize("config", ASR_CONFIGS, ids=lambda p: p.name)
-def test_config_runs_one_step(
-    config: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
-) -> None:
-    cli = train_asr(
-        [
-            "--config",
-            str(config),
-            "--trainer.fast_dev_run=1",
-            "--trainer.accelerator=cpu",
-            "--trainer.precision=32-true",
-            "--trainer.devices=1",
-            f"--data.corpora=[{tiny_corpus}]",
-            "--data.num_workers=0",
-            "--data.batch_seconds=20",
-            *isolated_run,
-        ]
-    )
+def test_config_runs_one_step(config: Path, one_step_args: Callable[..., list[str]]) -> None:
+    cli = train_asr(one_step_args(config))
     assert cli.trainer.global_step == 1
     assert len(cli.model.tokenizer) > 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -69,23 +70,8 @@ def test_trains_a_step_and_exports(
     assert report["parity"]["passed"], report["parity"]
 
 
-def test_finetune_config_runs_one_step(
-    local_encoder: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
-) -> None:
+def test_finetune_config_runs_one_step(local_encoder: Path, one_step_args: Callable[..., list[str]]) -> None:
     config = Path(str(resources.files("callqa.configs") / "asr" / "hf-ctc-finetune.yaml"))
-    cli = train_asr(
-        [
-            "--config",
-            str(config),
-            "--trainer.fast_dev_run=1",
-            "--trainer.accelerator=cpu",
-            "--trainer.precision=32-true",
-            f"--model.model.path={local_encoder}",
-            f"--data.corpora=[{tiny_corpus}]",
-            "--data.num_workers=0",
-            "--data.batch_seconds=20",
-            *isolated_run,
-        ]
-    )
+    cli = train_asr(one_step_args(config, f"--model.model.path={local_encoder}"))
     assert cli.trainer.global_step == 1
     assert cli.model.hparams["model"]["hf_config"]["model_type"] == local_encoder.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -70,23 +71,9 @@ def test_trains_a_step_and_exports(
     assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 2
 
 
-def test_whisper_config_runs_one_step(
-    whisper_dir: Path, tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
-) -> None:
+def test_whisper_config_runs_one_step(whisper_dir: Path, one_step_args: Callable[..., list[str]]) -> None:
     config = Path(str(resources.files("callqa.configs") / "asr" / "whisper-finetune.yaml"))
     cli = train_whisper(
-        [
-            "--config",
-            str(config),
-            "--trainer.fast_dev_run=1",
-            "--trainer.accelerator=cpu",
-            "--trainer.precision=32-true",
-            f"--model.model.path={whisper_dir}",
-            "--model.model.max_new_tokens=4",
-            f"--data.corpora=[{tiny_corpus}]",
-            "--data.num_workers=0",
-            "--data.batch_seconds=20",
-            *isolated_run,
-        ]
+        one_step_args(config, f"--model.model.path={whisper_dir}", "--model.model.max_new_tokens=4")
     )
     assert cli.trainer.global_step == 1
