@@ -18,6 +18,9 @@ CHANNEL_OF: Final = {AGENT: 0, CUSTOMER: 1}
 #: Emotion labels for speech-emotion recognition, in the order models index them.
 EMOTIONS: Final = ("neutral", "happy", "angry", "sad", "surprise")
 
+#: What a speech-emotion model reports when its calibrated confidence is below its threshold.
+UNCERTAIN: Final = "uncertain"
+
 #: Data splits. Test voices and sentence templates never appear in train.
 SPLITS: Final = ("train", "dev", "test")
 
