@@ -139,11 +139,18 @@ def export_asr_command(
         Path | None, typer.Option(help="Corpus whose test utterances measure the int8 CER change.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Test utterances to decode for the CER comparison.")] = 200,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow store to log to (default: the checkpoint's own when its run is there, "
+            "else sqlite:///runs/mlflow.db)."
+        ),
+    ] = None,
 ) -> None:
     """Export to ONNX (dynamic batch and time, self-describing), check parity, quantise to int8."""
     from callqa.serving.export_report import export_asr
 
-    report = export_asr(checkpoint, out, int8=int8, corpus=corpus, limit=limit)
+    report = export_asr(checkpoint, out, int8=int8, corpus=corpus, limit=limit, tracking_uri=tracking_uri)
     if not report["parity"]["passed"]:
         raise typer.Exit(1)
 
@@ -283,4 +290,22 @@ def quickstart(
 
 
 def main() -> None:
-    app()
+    """Run the CLI. What a user can get wrong (a bad record, file, folder or checkpoint, an unknown name)
+    ends in ``error: <message>`` on one line and exit code 1, the message naming the file and the fault;
+    ``--verbose`` shows the traceback instead. Anything else is a bug and keeps its traceback.
+
+    The project's own errors derive from ValueError (SchemaError, AudioError, CheckpointError) or
+    FileNotFoundError (CorpusError), and every check in the code raises one of those two with a message
+    naming the file: catching the bases keeps torch unimported here (CheckpointError's module needs it)."""
+    from callqa.data.synth.voices import SynthesisError
+
+    try:
+        app()
+    except (OSError, ValueError, SynthesisError) as err:
+        if log.isEnabledFor(logging.DEBUG):
+            raise
+        from callqa.data.pii import mask_pii
+
+        message = " ".join(str(err).split()) or type(err).__name__
+        typer.echo(f"error: {mask_pii(message)}", err=True)
+        raise SystemExit(1) from None

@@ -162,3 +162,46 @@ def test_language_model_is_counted_in_the_model_ids_and_fused(
     CharNgram.train([[2, 3]], [*tok.vocab, "外"]).save(other)
     refused = runner.invoke(app, ["transcribe", str(good), "--model", report["onnx"], "--lm", str(other)])
     assert refused.exit_code != 0 and "different vocabulary" in str(refused.exception)
+
+
+def _with_run(exported, tmp_path: Path, run_id: str, uri: str) -> Path:
+    """The fixture's checkpoint, stamped with an MLflow run as train asr stamps its checkpoints."""
+    tmp, _, _ = exported
+    ckpt = torch.load(tmp / "tiny.ckpt", weights_only=True)
+    ckpt["hyper_parameters"].update(mlflow_run_id=run_id, mlflow_tracking_uri=uri)
+    path = tmp_path / "stamped.ckpt"
+    torch.save(ckpt, path)
+    return path
+
+
+def test_checkpoint_from_elsewhere_exports_into_a_new_run(
+    exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped base names a run in the store of the machine that trained it, which is not here."""
+    import mlflow
+
+    monkeypatch.setenv("CALLQA_RUNS", str(tmp_path / "runs"))
+    foreign = "1272084d485d4362b03091117631ebc3"
+    ckpt = _with_run(exported, tmp_path, foreign, f"sqlite:///{tmp_path}/other-machine/mlflow.db")
+    report = export_asr(ckpt, tmp_path / "out", int8=False)
+    assert report["parity"]["passed"]
+    assert not (tmp_path / "other-machine").exists()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "callqa" in r.name]
+    assert len(warnings) == 1 and foreign in warnings[0].getMessage()
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("export").experiment_id])
+    assert run.data.tags["callqa.source_run_id"] == foreign
+    assert "export/parity_max_abs_diff" in run.data.metrics
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "onnx")} >= {"onnx/asr.onnx"}
+
+
+def test_export_logs_into_the_training_run_when_it_is_there(exported, tmp_path: Path) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("asr", artifact_location=str(tmp_path / "mlartifacts"))
+    run_id = client.create_run(exp).info.run_id
+    export_asr(_with_run(exported, tmp_path, run_id, uri), tmp_path / "out", int8=False)
+    assert "export/parity_max_abs_diff" in client.get_run(run_id).data.metrics
+    assert client.get_experiment_by_name("export") is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -56,3 +58,35 @@ def test_unknown_preset_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["synth", "--preset", "huge", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0
     assert "unknown preset 'huge'" in str(result.exception)
+
+
+def _callqa(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed entry point, main(), where expected errors become one line."""
+    code = "from callqa.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_bad_record_is_one_line_without_traceback(tiny_corpus: Path, tmp_path: Path) -> None:
+    lines = (tiny_corpus / "calls.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    bad = json.loads(lines[2])
+    bad["turns"][0]["emotion"] = "bored"
+    (tmp_path / "calls.jsonl").write_text("\n".join([*lines[:2], json.dumps(bad)]) + "\n", encoding="utf-8")
+    result = _callqa("corpus", "stats", str(tmp_path))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'calls.jsonl'}:3: CallRecord turns.0.emotion:")
+    assert "Traceback" not in result.stderr + result.stdout
+
+    verbose = _callqa("--verbose", "corpus", "stats", str(tmp_path))
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_unknown_names_and_missing_files_are_one_line(tmp_path: Path) -> None:
+    preset = _callqa("synth", "--preset", "huge", "--out", str(tmp_path / "x"))
+    assert preset.returncode == 1
+    assert preset.stderr.strip().splitlines() == [
+        "error: unknown preset 'huge'; choose one of tiny, small, large or pass a config file"
+    ]
+    missing = _callqa("corpus", "stats", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith(f"error: {tmp_path / 'nowhere'}")
