@@ -36,6 +36,14 @@ SCENARIOS = {
     "refund": "退款",
     "account_change": "变更业务",
     "callback": "回访",
+    "bank_card": "银行信用卡",
+    "insurance_claim": "保险理赔",
+    "hospital_booking": "医院预约",
+    "utility_bill": "水电燃气",
+    "travel_booking": "出行预订",
+    "public_hotline": "政务热线",
+    "appliance_repair": "售后维修",
+    "subscription": "会员订阅",
 }
 SPOKEN = re.compile(r"[\u4e00-\u9fff，。？！、]+")
 ZH_DIGITS = "零一二三四五六七八九"
@@ -67,8 +75,8 @@ def _to_ascii(zh: str) -> str:
 # --- the bank ---------------------------------------------------------------------------------------------
 
 
-def test_bank_is_large_and_has_exactly_the_eight_scenarios(bank: TemplateBank) -> None:
-    assert len(bank.all()) >= 300
+def test_bank_is_large_and_has_exactly_the_sixteen_scenarios(bank: TemplateBank) -> None:
+    assert len(bank.all()) >= 900
     assert bank.scenarios == list(SCENARIOS)
     for scenario, name in SCENARIOS.items():
         assert bank.scenario_name_zh(scenario) == name

@@ -36,7 +36,7 @@ from callqa.data.synth.voices import espeak_binary, sample_voice
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the same seed would give a different corpus.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 
 
 def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
@@ -178,7 +178,12 @@ def generate_corpus(
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "audio").mkdir()
         (tmp / "coverage").mkdir()
-        calls = _run(partial(render_call, rubric=rubric, corpus_dir=tmp), specs, workers, "calls")
+        calls = _run(
+            partial(render_call, rubric=rubric, corpus_dir=tmp, emotion_turn_rate=cfg.emotion_turn_rate),
+            specs,
+            workers,
+            "calls",
+        )
         coverage = _run(
             partial(
                 render_coverage, vocabulary=cfg.coverage_vocabulary, words=cfg.coverage_words, corpus_dir=tmp

@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from callqa.data.constants import AGENT, CUSTOMER
+from callqa.data.synth.colloquial import roughen
 from callqa.data.synth.slots import fill
 from callqa.data.synth.templates import TemplateBank
 
 #: Customer moods when not angry: mostly calm, some pleased, worried or taken aback.
 _CALM_CUSTOMER = (("neutral", 0.7), ("happy", 0.1), ("sad", 0.1), ("surprise", 0.1))
+#: Share of calls whose customer runs the problem and its details into one long opening turn.
+LONG_TURN_RATE = 0.15
+#: Share of calls with a bare 嗯/对 from the customer after the agent's answer (the shortest turns).
+BACKCHANNEL_RATE = 0.3
 
 
 @dataclass
@@ -56,11 +61,16 @@ class _Writer:
             return "angry"
         return "happy" if self.rng.random() < 0.25 else "neutral"
 
-    def say(self, speaker: str, kind: str, emotion: str | None = None) -> None:
+    def say(self, speaker: str, kind: str, emotion: str | None = None, then: str | None = None) -> None:
+        """One turn of ``kind``; ``then`` runs a sentence of another kind on in the same breath."""
         if emotion is None:
             emotion = self.agent_emotion() if speaker == AGENT else self.customer_mood
         t = self.bank.pick(self.rng, speaker, kind, self.plan.split, self.plan.scenario)
-        text = fill(t.id, t.text, self.slots)
+        text = roughen(self.rng, speaker, kind, fill(t.id, t.text, self.slots))
+        if then is not None:
+            more = self.bank.pick(self.rng, speaker, then, self.plan.split, self.plan.scenario)
+            tail = roughen(self.rng, speaker, then, fill(more.id, more.text, self.slots))
+            text = text.rstrip("。？！，") + "，" + tail
         self.plan.turns.append(PlannedTurn(speaker, kind, t.id, text, emotion))
 
 
@@ -83,7 +93,7 @@ def plan_call(
 
     w.say(AGENT, "greeting_bad" if "greeting" in defects else "greeting")
     w.agent_cold = "emotion" in defects
-    w.say(CUSTOMER, "issue")
+    w.say(CUSTOMER, "issue", then="detail" if rng.random() < LONG_TURN_RATE else None)
     if customer_angry and rng.random() < 0.7:
         w.say(CUSTOMER, "complain")
     if (customer_angry or scenario == "complaint") and not curt:
@@ -113,6 +123,8 @@ def plan_call(
         w.say(AGENT, "forbidden")
 
     w.say(AGENT, "unresolved" if "resolution" in defects else "resolve")
+    if rng.random() < BACKCHANNEL_RATE:
+        w.say(CUSTOMER, "backchannel")
     if rng.random() < 0.5:
         w.say(CUSTOMER, "followup")
         w.say(AGENT, "unresolved" if "resolution" in defects else "resolve")

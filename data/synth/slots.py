@@ -1,7 +1,11 @@
 """Slot values for the sentence templates, written the way a Chinese agent would say them.
 
 Every value is spoken by espeak-ng and is also the ASR target, so numbers never appear as Arabic digits:
-amounts and counts are read as numbers (一百二十八元), identifiers digit by digit (一三八零 …, no 幺).
+amounts and counts are read as numbers (一百二十八元), identifiers digit by digit (一三八零 …). Agents
+read numbers the careful way; the ``*_spoken``/``*_fix``/``order_code`` slots are the way customers say
+the same values: 幺 for one and commas between digit groups (幺三八，幺二三四，五六七八), 块 and 毛
+(一百二十八块五), and a date said wrong and corrected (三月五号，不对，三月七号). Latin letters (订单号
+A 幺三五, VIP) are left out on purpose: the shipped base's vocabulary has none, and it must stay.
 Values are sampled once per call so that, e.g., ``{phone_last4}`` is the tail of the same ``{phone}``
 the customer gave earlier: a call is consistent, and the confidentiality item can be scored on it.
 """
@@ -34,11 +38,15 @@ SLOT_NAMES: Final[frozenset[str]] = frozenset(
         "address",
         "courier",
         "company",
+        "phone_spoken",
+        "date_fix",
+        "amount_spoken",
+        "order_code",
     }
 )
 
 #: Slots that carry a full personal number: reading one back is a confidentiality (信息安全) breach.
-FULL_NUMBER_SLOTS: Final[frozenset[str]] = frozenset({"phone", "id_no", "card_no"})
+FULL_NUMBER_SLOTS: Final[frozenset[str]] = frozenset({"phone", "phone_spoken", "id_no", "card_no"})
 #: Slots that carry only the last four digits: the masked, allowed way to confirm a number.
 LAST4_SLOTS: Final[frozenset[str]] = frozenset({"phone_last4", "id_last4", "card_last4"})
 
@@ -53,7 +61,9 @@ _SURNAMES: Final = (
     "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗",
 )  # fmt: skip
 _TITLES: Final = ("先生", "女士")
-_RELATIVE_DATES: Final = ("昨天", "前天", "上周五", "上周一", "上个星期三", "大前天", "上个月底", "月初")
+_RELATIVE_DATES: Final = (
+    "昨天", "前天", "上周五", "上周一", "上个星期三", "大前天", "上个月底", "月初", "上礼拜二", "礼拜天",
+)  # fmt: skip
 _WEEKDAYS: Final = ("一", "二", "三", "四", "五", "六", "日")
 _DAY_PREFIXES: Final = ("", "", "今天", "明天", "后天")
 _DAY_PARTS: Final = (("上午", (8, 9, 10, 11)), ("下午", (1, 2, 3, 4, 5)), ("晚上", (6, 7, 8)))
@@ -78,6 +88,28 @@ _AMOUNT_RANGES: Final = ((5, 100), (100, 1000), (1000, 5000))
 _AMOUNT_CDF: Final = (0.45, 0.9)
 _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK: Final = "10X98765432"
+
+
+def spoken_digits_zh(digits: str, groups: Sequence[int]) -> str:
+    """Read an identifier as a customer does: 幺 for one, a comma between groups (幺三八，幺二三四，…)."""
+    if sum(groups) != len(digits):
+        raise ValueError(f"groups {list(groups)} do not add up to the {len(digits)} digits of {digits!r}")
+    spoken = digits_zh(digits).replace("一", "幺")
+    parts, at = [], 0
+    for g in groups:
+        parts.append(spoken[at : at + g])
+        at += g
+    return "，".join(parts)
+
+
+def amount_spoken_zh(yuan: int, jiao: int = 0) -> str:
+    """Money as a customer says it: 一百二十八块五, 两块, 五毛 (the same sum as ``amount_zh``)."""
+    if yuan < 0 or not 0 <= jiao <= 9:
+        raise ValueError(f"amount_spoken_zh expects yuan >= 0 and 0 <= jiao <= 9, got {yuan}, {jiao}")
+    if yuan == 0:
+        return ("两" if jiao == 2 else _DIGITS[jiao]) + "毛"
+    head = ("两" if yuan == 2 else number_zh(yuan)) + "块"
+    return head + (_DIGITS[jiao] if jiao else "")
 
 
 def digits_zh(digits: str) -> str:
@@ -150,12 +182,12 @@ def _random_digits(rng: np.random.Generator, count: int) -> str:
     return "".join(str(int(d)) for d in rng.integers(0, 10, size=count))
 
 
-def _sample_amount(rng: np.random.Generator) -> str:
+def _sample_amount(rng: np.random.Generator) -> tuple[int, int]:
     """Mostly whole-yuan sums of a few tens to a few hundred yuan, sometimes with 角, as bills have."""
     low, high = _AMOUNT_RANGES[int(np.searchsorted(_AMOUNT_CDF, rng.random(), side="right"))]
     yuan = int(rng.integers(low, high))
     jiao = int(rng.integers(1, 10)) if rng.random() < 0.25 else 0
-    return amount_zh(yuan, jiao)
+    return yuan, jiao
 
 
 def _sample_date(rng: np.random.Generator) -> str:
@@ -230,17 +262,22 @@ def sample_slots(
     phone = "1" + str(int(rng.integers(3, 10))) + _random_digits(rng, 9)
     id_no = _sample_id_no(rng)
     card_no = _sample_card_no(rng)
+    yuan, jiao = _sample_amount(rng)
+    date = _sample_date(rng)
+    wrong_date = _sample_date(rng)
+    order = str(int(rng.integers(1, 10))) + _random_digits(rng, int(rng.integers(9, 12)))
+    code = _random_digits(rng, 10)
     values = {
         "agent_no": digits_zh(str(int(rng.integers(1000, 10000)))),
         "agent_name": _choice(rng, _AGENT_NAMES),
         "customer_name": _choice(rng, _SURNAMES) + _choice(rng, _TITLES),
-        "amount": _sample_amount(rng),
-        "date": _sample_date(rng),
+        "amount": amount_zh(yuan, jiao),
+        "date": date,
         "time": _sample_time(rng),
         "days": _choice(rng, _WORK_DAYS),
         "hours": _choice(rng, _HOURS),
         "product": _choice(rng, _GENERIC_PRODUCTS),
-        "order_no": digits_zh(str(int(rng.integers(1, 10))) + _random_digits(rng, int(rng.integers(9, 12)))),
+        "order_no": digits_zh(order),
         "phone": digits_zh(phone),
         "phone_last4": digits_zh(phone[-4:]),
         "id_no": digits_zh(id_no),
@@ -250,6 +287,10 @@ def sample_slots(
         "address": _sample_address(rng),
         "courier": _choice(rng, _COURIERS),
         "company": _choice(rng, _COMPANIES),
+        "phone_spoken": spoken_digits_zh(phone, (3, 4, 4)),
+        "date_fix": date if wrong_date == date else f"{wrong_date}，不对，{date}",
+        "amount_spoken": amount_spoken_zh(yuan, jiao),
+        "order_code": spoken_digits_zh(code, (4, 3, 3)),
     }
     for name in sorted(lists):
         if not lists[name]:

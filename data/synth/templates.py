@@ -1,6 +1,7 @@
 """The sentence-template bank the call generator speaks from.
 
-Templates live in package YAML (``templates/common.yaml`` and ``templates/scenarios.yaml``) so that a
+Templates live in package YAML (``templates/common.yaml``, and the scenarios of
+``templates/scenarios.yaml`` (telecom) and ``templates/industries.yaml`` (other hotlines)) so that a
 centre can add phrasing without code. Each group of templates (same scope, speaker and kind) is split
 into train/dev/test by a hash of the template ids alone, never by a corpus seed: two corpora made with
 different seeds hold out the same sentences, so an ASR model is always tested on wording it never saw.
@@ -46,6 +47,7 @@ _COMMON_CUSTOMER_KINDS: Final = (
     "still_angry",
     "calmed",
     "no_more",
+    "backchannel",
 )
 COMMON_KINDS: Final[Mapping[str, frozenset[str]]] = {
     AGENT: frozenset(_COMMON_AGENT_KINDS),
@@ -73,7 +75,9 @@ _NEEDS_SLOT: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     (AGENT, "greeting"): frozenset({"agent_no"}),
     (AGENT, "leak"): FULL_NUMBER_SLOTS,
     (AGENT, "confirm_masked"): LAST4_SLOTS,
-    (CUSTOMER, "verify_answer"): frozenset({"id_last4", "customer_name", "phone"}),
+    (CUSTOMER, "verify_answer"): frozenset(
+        {"id_last4", "customer_name", "phone", "phone_spoken", "phone_last4"}
+    ),
 }
 #: (speaker, kind) -> words of which a template must contain at least one (what an inspector listens for).
 _NEEDS_WORD: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
@@ -320,6 +324,24 @@ def _read_yaml(name: str) -> Any:
     return yaml.safe_load(text)
 
 
+#: Scenario files, read in this order; a scenario id may appear in only one of them.
+SCENARIO_FILES: Final = ("scenarios.yaml", "industries.yaml")
+
+
+def packaged_scenarios() -> dict[str, Any]:
+    """Every packaged scenario in file order, so that scenario order (and with it each corpus) is fixed."""
+    merged: dict[str, Any] = {}
+    for name in SCENARIO_FILES:
+        data = _read_yaml(name)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{name}: expected a mapping of scenario id -> scenario")
+        twice = sorted(set(merged) & set(data))
+        if twice:
+            raise ValueError(f"{name}: scenarios {twice} are already defined in an earlier file")
+        merged.update(data)
+    return merged
+
+
 @functools.lru_cache(maxsize=1)
 def _load_packaged() -> TemplateBank:
-    return TemplateBank.from_data(_read_yaml("common.yaml"), _read_yaml("scenarios.yaml"))
+    return TemplateBank.from_data(_read_yaml("common.yaml"), packaged_scenarios())
