@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from callqa.data.schema import read_utterances
+from callqa.data.corpus import Corpus
 from callqa.data.segments import load_utterance
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.checkpoint import load_asr_checkpoint
@@ -63,8 +63,7 @@ def main() -> None:
     args = ap.parse_args()
 
     model, tok, _ = load_asr_checkpoint(args.checkpoint)
-    utts = [u for u in read_utterances(args.corpus / "utterances.jsonl") if u.split == args.split and u.text]
-    utts = sorted(utts, key=lambda u: u.id)[: args.limit]
+    utts = sorted(Corpus(args.corpus).split_utterances(args.split), key=lambda u: u.id)[: args.limit]
     waves = [load_utterance(u, args.corpus) for u in utts]
     refs = [normalize(u.text) for u in utts]
     audio_s = sum(len(w) for w in waves) / 8000

@@ -10,11 +10,11 @@ Later stages add emotion, QA scoring, serving and evaluation.
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib import resources
 from pathlib import Path
 
+from callqa.data.corpus import Corpus, CorpusError
 from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import GENERATOR_VERSION, generate_corpus
 from callqa.evaluation.corpus_report import corpus_stats_report, render_stats
@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def _reusable(corpus: Path, preset: str, seed: int) -> bool:
-    info_path = corpus / "corpus.json"
-    if not info_path.exists():
+    try:
+        info = Corpus(corpus).info
+    except CorpusError:  # none there yet
         return False
-    info = json.loads(info_path.read_text(encoding="utf-8"))
     return (info.get("preset"), info.get("seed"), info.get("generator_version")) == (
         preset,
         seed,

@@ -15,9 +15,10 @@ from typing import Any
 import jiwer
 from tqdm import tqdm
 
+from callqa.data.corpus import Corpus
 from callqa.data.files import write_json
 from callqa.data.pii import mask_pii
-from callqa.data.schema import Utterance, read_utterances
+from callqa.data.schema import Utterance
 from callqa.data.segments import load_utterance
 from callqa.evaluation.plots import plot_group_bars
 from callqa.evaluation.report import Section, Table, write_html_report
@@ -95,7 +96,7 @@ def corpus_cer(rows: list[Scored]) -> float:
 
 
 def split_utterances(corpus: Path, split: str, limit: int | None = None) -> list[Utterance]:
-    utts = [u for u in read_utterances(corpus / "utterances.jsonl") if u.split == split and u.text][:limit]
+    utts = Corpus(corpus).split_utterances(split)[:limit]
     if not utts:
         raise ValueError(f"{corpus}: no {split} utterances with text")
     return utts

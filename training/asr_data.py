@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from callqa.data.constants import SAMPLE_RATE
-from callqa.data.schema import Utterance, read_utterances
+from callqa.data.corpus import Corpus
+from callqa.data.schema import Utterance
 from callqa.data.segments import load_utterance
 from callqa.models.asr.checkpoint import read_tokenizer
 from callqa.models.tokenizer import CharTokenizer
@@ -33,13 +33,11 @@ class Item:
 def load_items(corpora: list[str | os.PathLike[str]], split: str, coverage: bool) -> list[Item]:
     """Utterances of ``split`` from each corpus folder, plus its coverage sentences when training."""
     items: list[Item] = []
-    for corpus in corpora:
-        root = Path(corpus)
-        items += [
-            Item(u, root) for u in read_utterances(root / "utterances.jsonl") if u.split == split and u.text
-        ]
-        if coverage and (root / "coverage.jsonl").exists():
-            items += [Item(u, root) for u in read_utterances(root / "coverage.jsonl") if u.split == split]
+    for root in corpora:
+        corpus = Corpus(root)
+        items += [Item(u, corpus.dir) for u in corpus.split_utterances(split)]
+        if coverage:
+            items += [Item(u, corpus.dir) for u in corpus.coverage if u.split == split]
     return items
 
 
@@ -142,13 +140,7 @@ class AsrDataModule(L.LightningDataModule):
 
     def fingerprint(self) -> str:
         """Which data trained the model: each corpus's own fingerprint from its corpus.json."""
-        parts = []
-        for corpus in self.corpora:
-            info = Path(corpus) / "corpus.json"
-            parts.append(
-                json.loads(info.read_text(encoding="utf-8")).get("fingerprint", "?") if info.exists() else "?"
-            )
-        return "+".join(parts)
+        return "+".join(Corpus(c).fingerprint for c in self.corpora)
 
     def _loader(self, items: list[Item], train: bool) -> DataLoader:
         sampler = DurationBatchSampler([i.utt.duration for i in items], self.batch_seconds, shuffle=train)
