@@ -1,5 +1,5 @@
 """The corpus statistics as a report: Rich tables in the terminal, ``stats.json``, PNG figures and one
-self-contained ``report.html``. The numbers themselves come from corpus_stats.py."""
+self-contained ``report.html``. The numbers themselves come from corpus_stats.py and its parts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from rich.console import Console
 from callqa.data.constants import INSPECTION_KINDS
 from callqa.data.files import write_json
 from callqa.evaluation.agreement import RaterBias
-from callqa.evaluation.corpus_stats import CorpusStats, compute_corpus_stats, split_keys
+from callqa.evaluation.corpus_counts import split_keys
+from callqa.evaluation.corpus_results import CorpusStats
+from callqa.evaluation.corpus_stats import compute_corpus_stats
 from callqa.evaluation.plots import FIGURE_SECTIONS, save_stats_plots
 from callqa.evaluation.report import Section, Table, print_table, write_html_report
 

@@ -23,8 +23,11 @@ from callqa.data.files import write_json
 from callqa.data.rubric import default_rubric_path, load_rubric
 from callqa.data.schema import CallRecord, Inspection, Survey, Truth, Turn, Utterance, write_records
 from callqa.evaluation import plots
+from callqa.evaluation.corpus_inspections import truth_total
+from callqa.evaluation.corpus_inspectors import drift
 from callqa.evaluation.corpus_report import corpus_stats_report, render_stats
-from callqa.evaluation.corpus_stats import CorpusStats, compute_corpus_stats, drift, truth_total
+from callqa.evaluation.corpus_results import CorpusStats
+from callqa.evaluation.corpus_stats import compute_corpus_stats
 
 N_CALLS = 30
 CALIBRATION = range(6)
