@@ -15,15 +15,18 @@ import pytest
 import yaml
 
 from callqa.data.constants import SPLITS
+from callqa.data.synth.colloquial import roughen
 from callqa.data.synth.slots import (
     FULL_NUMBER_SLOTS,
     LAST4_SLOTS,
     SLOT_NAMES,
+    amount_spoken_zh,
     amount_zh,
     digits_zh,
     fill,
     number_zh,
     sample_slots,
+    spoken_digits_zh,
 )
 from callqa.data.synth.templates import COMMON, COMMON_KINDS, SCENARIO_KINDS, TemplateBank, assign_splits
 
@@ -355,3 +358,64 @@ def test_fill_substitutes_and_names_unknown_slots() -> None:
     with pytest.raises(KeyError) as err:
         fill("billing.agent.resolve.03", "{amount}会在{weeks}周内退回。", slots)
     assert "billing.agent.resolve.03" in str(err.value) and "weeks" in str(err.value)
+
+
+# --- customer-style numbers and disfluency (generator 2.0) ----------------------------------------------
+
+
+def test_customer_style_numbers() -> None:
+    assert spoken_digits_zh("13812345678", (3, 4, 4)) == "幺三八，幺二三四，五六七八"
+    with pytest.raises(ValueError, match="add up"):
+        spoken_digits_zh("1381234", (3, 4, 4))
+    assert amount_spoken_zh(128, 5) == "一百二十八块五"
+    assert amount_spoken_zh(2) == "两块"
+    assert amount_spoken_zh(0, 5) == "五毛"
+    assert amount_spoken_zh(2000) == "两千块"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_spoken_slots_say_the_same_values(seed: int) -> None:
+    s = sample_slots(np.random.default_rng(seed))
+    assert s["phone_spoken"].replace("，", "").replace("幺", "一") == s["phone"]
+    assert s["date_fix"].endswith(s["date"])
+    assert ("，不对，" in s["date_fix"]) or s["date_fix"] == s["date"]
+    if "元" in s["amount"]:
+        yuan = s["amount"].split("元")[0]
+        assert s["amount_spoken"].split("块")[0] == ("两" if yuan == "二" else yuan)
+    assert set(s["order_code"]) <= set("零幺二三四五六七八九，")
+
+
+def test_roughen_leaves_labelled_wording_alone() -> None:
+    rng = np.random.default_rng(0)
+    for kind in ("greeting", "farewell", "hold", "leak", "forbidden", "apology"):
+        said = {roughen(rng, "agent", kind, "您好，工号一二三四。") for _ in range(50)}
+        assert said == {"您好，工号一二三四。"}
+    answer = "对，身份证后四位是一二三四。"
+    for _ in range(300):
+        assert "一二三四" in roughen(rng, "customer", "verify_answer", answer)
+
+
+def test_roughen_makes_fillers_restarts_and_cut_offs_at_their_rates() -> None:
+    rng = np.random.default_rng(1)
+    text = "我这个月的话费怎么这么多，比平时高了好多。"
+    out = [roughen(rng, "customer", "issue", text) for _ in range(4000)]
+    assert all(SPOKEN.fullmatch(o) for o in out)
+    fillers = sum(o.startswith(("嗯", "那个", "就是", "啊", "哎")) for o in out) / len(out)
+    starts = ("我这，我这", "我这个，我这个", "我这个月，我这个月")
+    restarts = sum(any(r in o for r in starts) for o in out) / len(out)
+    cut = sum(not o.endswith(("。", "？", "！")) for o in out) / len(out)
+    assert 0.25 < fillers < 0.35
+    assert 0.07 < restarts < 0.13
+    assert 0.03 < cut < 0.07
+    agent = [roughen(rng, "agent", "resolve", "已经帮您退订了。") for _ in range(2000)]
+    assert 0.1 < sum(a != "已经帮您退订了。" for a in agent) / len(agent) < 0.2
+    assert not any(w in a.replace("已经帮您退订了。", "") for a in agent for w in ("您", "请", "谢谢"))
+
+
+def test_new_industries_greet_in_their_own_companies_name(bank: TemplateBank) -> None:
+    for scenario in ("bank_card", "insurance_claim", "hospital_booking", "utility_bill"):
+        companies = bank.scenario_slots(scenario)["company"]
+        slots = sample_slots(np.random.default_rng(3), bank.scenario_slots(scenario))
+        assert slots["company"] in companies
+        greetings = bank.candidates("agent", "greeting", "train", scenario)
+        assert greetings and all(t.scope == scenario for t in greetings)
