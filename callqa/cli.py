@@ -94,6 +94,22 @@ def synth(
     )
 
 
+@app.command("synth-handwritten")
+def synth_handwritten(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Corpus folder to create.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same folder, byte for byte.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Render the hand-written generalisation dev set (held-out voices, split test; never train on it)."""
+    from callqa.data.synth.handwritten import render_handwritten
+
+    c = render_handwritten(out, seed=seed, workers=workers, overwrite=overwrite)["counts"]
+    log.info(
+        "%d calls, %d utterances, %d industries -> %s", c["calls"], c["utterances"], c["industries"], out
+    )
+
+
 @corpus_app.command("stats")
 def corpus_stats(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder (with calls.jsonl).")],
