@@ -126,22 +126,21 @@ def corpus_stats(
     log.info("wrote %d files to %s", len(files), out or corpus / "stats")
 
 
-@train_app.command(
-    "asr",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def train_asr_command(
-    ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", "-c", help="An ASR config from configs/asr/.")],
-) -> None:
-    """Train the Conformer-CTC ASR model.
+#: Training commands hand every argument, --help included, to their LightningCLI parser, whose help
+#: lists the trainer's, model's and data's options (typer's would show none of them).
+LIGHTNING_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
-    Any further --section.key=value arguments override the config in LightningCLI syntax, for example
-    --trainer.max_epochs=3 or --data.batch_seconds=60.
+
+@train_app.command("asr", context_settings=LIGHTNING_ARGS, add_help_option=False)
+def train_asr_command(ctx: typer.Context) -> None:
+    """Train the Conformer-CTC ASR model: --config configs/asr/NAME.yaml [--section.key=value ...].
+
+    Arguments go to LightningCLI: further --section.key=value ones override the config, for example
+    --trainer.max_epochs=3 or --data.batch_seconds=60; --help lists them all.
     """
     from callqa.training.asr_cli import train_asr
 
-    train_asr(["--config", str(config), *ctx.args])
+    train_asr(ctx.args)
 
 
 @export_app.command("asr")
@@ -211,11 +210,19 @@ def evaluate_asr_command(
 @app.command()
 def transcribe(
     files: Annotated[
-        list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, ...); stereo per channel.")
+        list[Path], typer.Argument(help="Call recordings (WAV, FLAC, OGG, MP3, ...): mono, or stereo.")
     ],
     model: Annotated[
         Path, typer.Option("--model", "-m", help="An ASR ONNX file (CTC, or a Whisper encoder).")
     ],
+    emotion: Annotated[bool, typer.Option(help="Speech emotion per turn (needs --ser-model).")] = False,
+    ser_model: Annotated[Path | None, typer.Option(help="A speech-emotion ONNX file.")] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="text: a turn table per call; jsonl: one result per line.")
+    ] = "text",
+    vad: Annotated[str, typer.Option(help="Voice activity: silero (ONNX) or energy.")] = "silero",
+    max_segment: Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")] = 15.0,
+    agent_channel: Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")] = 0,
     raw: Annotated[bool, typer.Option(help="Print phone, ID and card numbers unmasked.")] = False,
     beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
     hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
@@ -224,41 +231,64 @@ def transcribe(
     lm_weight: LmWeightOption = LM_WEIGHT,
     length_bonus: LengthBonusOption = LENGTH_BONUS,
 ) -> None:
-    """Transcribe audio on onnxruntime only. A file that cannot be read is reported on one line and the
-    rest still go through; the exit code is 1 if any failed."""
-    from callqa.data.audio import AudioError, read_audio
-    from callqa.data.pii import mask_pii
-    from callqa.serving.asr_onnx import OnnxAsr, load_asr
+    """Listen to whole calls on onnxruntime only: who spoke when, what they said (and how, with
+    --emotion), with the silences and overlaps between the speakers. A file that is not a usable call
+    recording is reported on one line and the rest still go through; the exit code is 1 if any failed."""
+    import json
 
+    from callqa.data.constants import AGENT, CUSTOMER
+    from callqa.serving.asr_onnx import OnnxAsr, load_asr
+    from callqa.serving.pipeline import CallPipeline
+    from callqa.serving.timeline import turn_table
+    from callqa.serving.vad import load_vad
+
+    if output not in ("text", "jsonl"):
+        raise typer.BadParameter(f"{output!r}: use text or jsonl", param_hint="--format")
+    if agent_channel not in (0, 1):
+        raise typer.BadParameter(f"{agent_channel}: use 0 or 1", param_hint="--agent-channel")
+    if emotion and ser_model is None:
+        raise typer.BadParameter("--emotion needs --ser-model SER.onnx", param_hint="--ser-model")
     asr = load_asr(model, threads)
-    words = asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None
-    fusion = asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None
+    ser = None
+    if emotion and ser_model is not None:
+        from callqa.serving.ser_onnx import load_ser
+
+        ser = load_ser(ser_model, threads)
+    pipeline = CallPipeline(
+        asr,
+        load_vad(vad, threads or 1),
+        ser,
+        max_segment=max_segment,
+        beam=beam,
+        hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
+        lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
+        raw=raw,
+    )
+    speakers = {AGENT: agent_channel, CUSTOMER: 1 - agent_channel}
     failed = 0
     for path in files:
         try:
-            audio, _ = read_audio(path, asr.sample_rate)
-        except AudioError as err:
-            typer.echo(f"error: {err}", err=True)
+            result = pipeline.run_file(path, speakers=speakers)
+        except (OSError, ValueError) as err:
+            message = " ".join(str(err).split())
+            typer.echo(f"error: {message if str(path) in message else f'{path}: {message}'}", err=True)
             failed += 1
             continue
-        for ch, result in enumerate(asr.transcribe(list(audio), beam=beam, hotwords=words, lm=fusion)):
-            text = result.text if raw else mask_pii(result.text)
-            typer.echo(f"{path}\t{ch if audio.shape[0] > 1 else 'mono'}\t{text}")
+        if output == "jsonl":
+            typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            typer.echo("\n".join(turn_table(result)))
     if failed:
         raise typer.Exit(1)
 
 
-@train_app.command("whisper", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train_whisper_command(
-    ctx: typer.Context,
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="configs/asr/whisper-finetune.yaml or similar.")
-    ],
-) -> None:
-    """Fine-tune a local pretrained Whisper on the corpora (overrides as for train asr)."""
+@train_app.command("whisper", context_settings=LIGHTNING_ARGS, add_help_option=False)
+def train_whisper_command(ctx: typer.Context) -> None:
+    """Fine-tune a local pretrained Whisper: --config configs/asr/whisper-finetune.yaml [overrides, --help
+    as for train asr]."""
     from callqa.training.asr_cli import train_whisper
 
-    train_whisper(["--config", str(config), *ctx.args])
+    train_whisper(ctx.args)
 
 
 @train_app.command("lm")

@@ -14,7 +14,7 @@ import numpy as np
 
 from callqa.data.constants import UNCERTAIN
 from callqa.data.pii import mask_pii
-from callqa.data.results import ChannelInfo, Interval, TurnResult
+from callqa.data.results import CallResult, ChannelInfo, Interval, TurnResult
 from callqa.serving.segments import Segment
 
 
@@ -95,3 +95,24 @@ def overlaps(turns: Sequence[TurnResult], min_seconds: float) -> list[Interval]:
 
 def _interval(start: float, end: float) -> Interval:
     return Interval(start=round(start, 3), end=round(end, 3), duration=round(end - start, 3))
+
+
+def turn_table(result: CallResult) -> list[str]:
+    """The call as lines a person reads: a header, then time, speaker, text and emotion per turn."""
+    head = (
+        f"== {result.audio or result.id}: {result.duration:.1f} s, {len(result.turns)} turns, "
+        f"{len(result.silences)} silences ≥ {result.settings.get('min_silence', 0)} s "
+        f"(longest {max((s.duration for s in result.silences), default=0.0):.1f} s), "
+        f"{len(result.overlaps)} overlaps"
+    )
+    lines = [head]
+    for t in result.turns:
+        who = t.speaker or f"ch{t.channel}"
+        mood = f"  [{t.emotion} {max(t.emotion_probs.values()):.2f}]" if t.emotion and t.emotion_probs else ""
+        lines.append(f"{_clock(t.start)}–{_clock(t.end)}  {who:<8}  {t.text}{mood}")
+    return lines
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m):02d}:{s:04.1f}"

@@ -24,6 +24,9 @@ from scipy.ndimage import minimum_filter1d
 
 from callqa.data.constants import SAMPLE_RATE
 
+#: Frames below this level are digital zeros, not a quiet line.
+DIGITAL_SILENCE_DB = -90.0
+
 
 @dataclass(frozen=True)
 class RegionRules:
@@ -205,12 +208,19 @@ class EnergyVad:
         return (10 * np.log10(power + 1e-10)).astype(np.float32)
 
     def floor(self, db: np.ndarray) -> np.ndarray:
+        """Digital zeros (lost packets, muted lines) are left out: a second with a dropped packet would
+        otherwise pull the floor down to nothing and make the line noise around it count as speech."""
         per_second = round(1.0 / self.hop)
         blocks = -(-len(db) // per_second)
         padded = np.full(blocks * per_second, np.nan, dtype=np.float32)
-        padded[: len(db)] = db
-        quiet = np.nanpercentile(padded.reshape(blocks, per_second), 10, axis=1)
+        padded[: len(db)] = np.where(db > DIGITAL_SILENCE_DB, db, np.nan)
+        seconds = padded.reshape(blocks, per_second)
+        heard = ~np.isnan(seconds).all(axis=1)
+        quiet = np.full(blocks, np.inf, dtype=np.float32)
+        if heard.any():
+            quiet[heard] = np.nanpercentile(seconds[heard], 10, axis=1)
         low = minimum_filter1d(quiet, size=max(1, round(self.floor_window)), mode="nearest")
+        low = np.where(np.isfinite(low), low, self.min_floor_db)
         return np.maximum(np.repeat(low, per_second)[: len(db)], self.min_floor_db)
 
     def detect(self, audio: np.ndarray, sample_rate: int) -> Activity:

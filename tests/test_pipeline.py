@@ -1,0 +1,177 @@
+"""The call pipeline with its real voice activity detectors and stand-in ASR/SER models: what reaches
+the models, turn and silence times against the corpus's ground truth, mono, emotion, and no torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callqa.data.audio import read_audio
+from callqa.data.constants import UNCERTAIN
+from callqa.data.results import CallResult
+from callqa.data.schema import CallRecord
+from callqa.evaluation.pipeline_eval import TimingErrors, silence_errors, turn_time_errors
+from callqa.serving.pipeline import CallPipeline, length_batches
+from callqa.serving.vad import load_vad
+from tests.pipeline_fakes import FakeSer, SpyAsr
+
+SR = 8000
+
+
+@pytest.fixture(scope="module", params=["silero", "energy"])
+def vad_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def heard(vad_name: str, tiny_corpus: Path, tiny_calls: list[CallRecord]) -> dict[str, CallResult]:
+    """Every tiny call through the pipeline once per detector (ASR stands in)."""
+    pipeline = CallPipeline(SpyAsr(), load_vad(vad_name))
+    return {c.id: pipeline.run_file(tiny_corpus / c.audio, c.id) for c in tiny_calls}
+
+
+def test_turn_times_match_the_ground_truth(
+    heard: dict[str, CallResult], tiny_calls: list[CallRecord]
+) -> None:
+    errors = TimingErrors()
+    for call in tiny_calls:
+        turn_time_errors(call, heard[call.id], errors)
+    turns = sum(len(c.turns) for c in tiny_calls)
+    assert errors.missed <= 0.03 * turns  # a faint one-word backchannel may go unheard
+    assert np.median(np.abs(errors.start)) <= 0.2 and np.median(np.abs(errors.end)) <= 0.2
+
+
+def test_long_silences_are_measured_within_0_3_s(
+    heard: dict[str, CallResult], tiny_calls: list[CallRecord]
+) -> None:
+    errors, missed = [], 0
+    for call in tiny_calls:
+        e, m = silence_errors(call, heard[call.id], 5.0)
+        errors += e
+        missed += m
+    assert missed == 0 and len(errors) >= 3  # the tiny corpus has dead air and announced holds
+    assert max(abs(e) for e in errors) <= 0.3
+
+
+def test_interruptions_show_as_overlaps(heard: dict[str, CallResult], tiny_calls: list[CallRecord]) -> None:
+    events = [(c.id, e) for c in tiny_calls for e in c.truth.events if e.item == "interruption"]
+    assert events
+    for call_id, event in events:
+        found = [o for o in heard[call_id].overlaps if o.end > event.start and o.start < event.end]
+        assert found and abs(max(o.duration for o in found) - (event.end - event.start)) <= 0.3
+
+
+def test_the_result_names_its_channels_and_models(heard: dict[str, CallResult], vad_name: str) -> None:
+    result = next(iter(heard.values()))
+    assert [(c.index, c.speaker) for c in result.channels] == [(0, "agent"), (1, "customer")]
+    assert result.models["vad"].kind == vad_name and result.settings["vad"] == vad_name
+    assert all(t.speaker == ("agent" if t.channel == 0 else "customer") for t in result.turns)
+    assert all(200 <= t.chars_per_minute <= 280 for t in result.turns)  # the spy says 4 characters a second
+    assert CallResult.model_validate(result.to_json()) == result
+
+
+def test_no_segment_longer_than_the_cap_reaches_the_model(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    asr = SpyAsr()
+    pipeline = CallPipeline(asr, load_vad("energy"), max_segment=3.0, batch_seconds=10.0)
+    long_turns = [c for c in tiny_calls if any(t.end - t.start > 6 for t in c.turns)]
+    result = pipeline.run_file(tiny_corpus / long_turns[0].audio)
+    assert max(asr.lengths) <= 3.0 * SR
+    assert all(len(b) * max(b) <= 10 * SR for b in asr.batches)  # padded batch within the budget
+    assert result.settings["segments"] > len(result.turns)  # long turns were cut, then joined again
+    assert max(t.end - t.start for t in result.turns) > 6
+
+
+def test_silence_and_noise_give_no_turns_and_never_reach_the_model(vad_name: str) -> None:
+    asr = SpyAsr()
+    pipeline = CallPipeline(asr, load_vad(vad_name))
+    rng = np.random.default_rng(0)
+    for audio in (
+        np.zeros((2, 10 * SR), np.float32),
+        rng.normal(0, 0.05, (2, 10 * SR)).astype(np.float32),
+        np.zeros((1, 1), np.float32),
+    ):
+        result = pipeline.run(audio, "quiet")
+        assert result.turns == [] and result.silences == [] and result.overlaps == []
+    assert asr.batches == []
+
+
+def test_mono_is_one_channel_with_the_speaker_unknown(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    audio, _ = read_audio(tiny_corpus / tiny_calls[0].audio, mono=True)
+    result = CallPipeline(SpyAsr(), load_vad("energy")).run(audio, "mono")
+    assert [(c.index, c.speaker) for c in result.channels] == [(0, None)]
+    assert result.turns and all(t.speaker is None and t.channel == 0 for t in result.turns)
+    assert result.to_json()["turns"][0]["speaker"] is None and result.overlaps == []
+
+
+def test_a_caller_can_say_which_channel_the_agent_is_on(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    pipeline = CallPipeline(SpyAsr(), load_vad("energy"))
+    result = pipeline.run_file(tiny_corpus / tiny_calls[0].audio, speakers={"agent": 1, "customer": 0})
+    assert [c.speaker for c in result.channels] == ["customer", "agent"]
+    with pytest.raises(ValueError, match="channels 0 and 1"):
+        pipeline.run_file(tiny_corpus / tiny_calls[0].audio, speakers={"agent": 0, "customer": 0})
+
+
+def test_emotion_per_turn_from_one_speakers_segments_at_a_time(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    ser = FakeSer()
+    result = CallPipeline(SpyAsr(), load_vad("energy"), ser).run_file(tiny_corpus / tiny_calls[0].audio)
+    assert len(ser.calls) == 2 and sum(ser.calls) == result.settings["segments"]  # once per speaker
+    emotions = {t.emotion for t in result.turns}
+    assert emotions == {"angry", UNCERTAIN}
+    for t in result.turns:
+        assert t.emotion_probs is not None and sum(t.emotion_probs.values()) == pytest.approx(1, abs=1e-3)
+        best = max(t.emotion_probs, key=t.emotion_probs.get)
+        assert t.emotion == (best if t.emotion_probs[best] >= ser.threshold else UNCERTAIN)
+
+
+def test_phone_numbers_are_masked_unless_raw_is_asked(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    class Reader(SpyAsr):
+        def transcribe(self, waves, beam=1, hotwords=None, lm=None):
+            return [type("T", (), {"text": "我的手机号一三八一二三四五六七八"})() for _ in waves]
+
+    audio = tiny_corpus / tiny_calls[0].audio
+    masked = CallPipeline(Reader(), load_vad("energy")).run_file(audio)
+    raw = CallPipeline(Reader(), load_vad("energy"), raw=True).run_file(audio)
+    assert (
+        masked.masked and "一三八一二三四" not in masked.turns[0].text and "五六七八" in masked.turns[0].text
+    )
+    assert not raw.masked and raw.turns[0].text.endswith("一三八一二三四五六七八")
+
+
+def test_length_batches_bound_the_padded_size() -> None:
+    lengths = [5, 100, 40, 41, 99, 3, 60]
+    batches = list(length_batches(lengths, budget=200))
+    assert sorted(k for b in batches for k in b) == list(range(len(lengths)))
+    assert all(len(b) * max(lengths[k] for k in b) <= 200 for b in batches)
+    assert batches[0] == [1, 4]  # longest first, together
+
+
+def test_the_pipeline_never_imports_torch(tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, '.')\n"
+        "import callqa.cli, callqa.serving.asr_onnx\n"
+        "from callqa.serving.pipeline import CallPipeline\n"
+        "from callqa.serving.vad import load_vad\n"
+        "from tests.pipeline_fakes import FakeSer, SpyAsr\n"
+        f"path = {str(tiny_corpus / tiny_calls[0].audio)!r}\n"
+        "for vad in ('silero', 'energy'):\n"
+        "    r = CallPipeline(SpyAsr(), load_vad(vad), FakeSer()).run_file(path)\n"
+        "    assert r.turns\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'silero_vad' not in sys.modules, 'the silero_vad package (it imports torch) was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
