@@ -1,0 +1,106 @@
+"""``callqa transcribe`` over a batch with broken files: one line per bad file, the rest go on."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from callqa.cli import app
+from callqa.data.results import CallResult
+from callqa.data.schema import CallRecord
+from tests.pipeline_fakes import SpyAsr
+
+
+@pytest.fixture
+def fake_asr(monkeypatch: pytest.MonkeyPatch) -> SpyAsr:
+    """The command loads its ASR through load_asr; a spy stands in for an exported model."""
+    spy = SpyAsr()
+    monkeypatch.setattr("callqa.serving.asr_onnx.load_asr", lambda path, threads=None: spy)
+    return spy
+
+
+def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
+    files = {}
+    files["empty"] = tmp_path / "empty.wav"
+    files["empty"].write_bytes(b"")
+    files["truncated"] = tmp_path / "truncated.wav"
+    files["truncated"].write_bytes(good.read_bytes()[:5000])
+    files["nan"] = tmp_path / "nan.wav"
+    samples = np.zeros(8000, np.float32)
+    samples[100] = np.nan
+    sf.write(files["nan"], samples, 8000, subtype="FLOAT")
+    files["one-sample"] = tmp_path / "one.wav"
+    sf.write(files["one-sample"], np.zeros(1, np.float32), 8000)
+    files["1-hz"] = tmp_path / "one-hertz.wav"
+    with wave.open(str(files["1-hz"]), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1)
+        w.writeframes(np.zeros(50, np.int16).tobytes())
+    files["three-channels"] = tmp_path / "three.wav"
+    sf.write(files["three-channels"], np.zeros((8000, 3), np.float32), 8000)
+    files["text"] = tmp_path / "notes.wav"
+    files["text"].write_text("not audio at all", encoding="utf-8")
+    files["folder"] = tmp_path / "a-folder"
+    files["folder"].mkdir()
+    return files
+
+
+def test_bad_files_are_one_line_each_and_the_batch_goes_on(
+    fake_asr: SpyAsr, tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
+) -> None:
+    good = tiny_corpus / tiny_calls[0].audio
+    bad = _bad_files(tmp_path, good)
+    fast = tmp_path / "fast.wav"  # a 192 kHz recording is resampled, not refused
+    audio, _ = sf.read(good, dtype="float32")
+    sf.write(fast, np.repeat(audio[: 8000 * 10], 24, axis=0), 192000, subtype="FLOAT")
+    files = [*bad.values(), good, fast]
+    result = CliRunner().invoke(app, ["transcribe", *map(str, files), "-m", "asr.onnx", "--vad", "energy"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(errors) == len(bad), result.stderr
+    for (kind, path), line in zip(bad.items(), errors, strict=True):
+        assert line.startswith("error: ") and str(path) in line, (kind, line)
+    assert "0 frames" in errors[0] or "empty" in errors[0]
+    assert "sample rate 1 Hz" in errors[4] and "3 channels" in errors[5]
+    headers = [ln for ln in result.stdout.splitlines() if ln.startswith("== ")]
+    assert [h.split(":")[0] for h in headers] == [f"== {good}", f"== {fast}"]
+
+
+def test_jsonl_is_one_valid_result_per_file(
+    fake_asr: SpyAsr, tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
+) -> None:
+    calls = tiny_calls[:2]
+    mono = tmp_path / "mono.flac"
+    audio, _ = sf.read(tiny_corpus / calls[0].audio, dtype="float32")
+    sf.write(mono, audio.mean(axis=1), 8000)
+    args = [str(tiny_corpus / c.audio) for c in calls] + [str(mono)]
+    result = CliRunner().invoke(
+        app, ["transcribe", *args, "-m", "asr.onnx", "--format", "jsonl", "--max-segment", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    records = [CallResult.model_validate(json.loads(ln)) for ln in result.stdout.splitlines()]
+    assert [r.id for r in records] == [calls[0].id, calls[1].id, "mono"]
+    assert [len(r.channels) for r in records] == [2, 2, 1]
+    assert all(r.turns and r.masked and r.version == "1" for r in records)
+    assert max(fake_asr.lengths) <= 4 * 8000
+
+
+def test_emotion_needs_a_model_and_the_format_is_checked(fake_asr: SpyAsr, tmp_path: Path) -> None:
+    wav = tmp_path / "x.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 8000)
+    runner = CliRunner()
+    no_model = runner.invoke(app, ["transcribe", str(wav), "-m", "asr.onnx", "--emotion"])
+    assert no_model.exit_code == 2 and "--ser-model" in no_model.output
+    bad_format = runner.invoke(app, ["transcribe", str(wav), "-m", "asr.onnx", "--format", "xml"])
+    assert bad_format.exit_code == 2 and "xml" in bad_format.output
+    silent = runner.invoke(app, ["transcribe", str(wav), "-m", "asr.onnx"])
+    assert silent.exit_code == 0 and "0 turns" in silent.stdout
