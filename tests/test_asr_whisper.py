@@ -68,7 +68,7 @@ def test_trains_a_step_and_exports(
     result = CliRunner().invoke(
         app, ["transcribe", str(next((tiny_corpus / "audio").glob("*.wav"))), "-m", str(enc)]
     )
-    assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 2
+    assert result.exit_code == 0 and result.stdout.startswith("== "), result.output
 
 
 def test_whisper_config_runs_one_step(whisper_dir: Path, one_step_args: Callable[..., list[str]]) -> None:
