@@ -109,7 +109,7 @@ def test_packaged_base_is_smaller_and_loads(tmp_path: Path, tiny_utterances: lis
     assert small.stat().st_size < 0.7 * full.stat().st_size
     model, tok2, _ = load_asr_checkpoint(small)
     assert tok2.vocab == tok.vocab
-    assert torch.load(small, weights_only=False)["provenance"]["global_step"] == 7
+    assert torch.load(small, weights_only=True)["provenance"]["global_step"] == 7
     wave, lengths = torch.randn(1, 8000) * 0.1, torch.tensor([8000])
     with torch.no_grad():
         ref, _ = module.eval().model(wave, lengths)
@@ -126,13 +126,13 @@ def test_package_names_the_base_a_run_started_from(tmp_path: Path, tiny_utteranc
     module = AsrModule(TINY, tok.to_json())
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, first)
     stage1 = package_checkpoint(first, tmp_path / "stage1.ckpt", {"recipe": "stage-one.yaml"})
-    assert torch.load(stage1, weights_only=False)["provenance"]["init_from"] is None
+    assert torch.load(stage1, weights_only=True)["provenance"]["init_from"] is None
 
     second = tmp_path / "second.ckpt"
     module = AsrModule(TINY, tok.to_json(), init_from=str(stage1))
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, second)
     stage2 = package_checkpoint(second, tmp_path / "stage2.ckpt")
-    origin = torch.load(stage2, weights_only=False)["provenance"]["init_from"]
+    origin = torch.load(stage2, weights_only=True)["provenance"]["init_from"]
     assert origin["path"] == str(stage1)
     assert origin["provenance"]["recipe"] == "stage-one.yaml"
 
@@ -155,7 +155,7 @@ def test_package_averages_checkpoints_of_one_run(tmp_path: Path, tiny_utterances
             paths[-1],
         )
         modules.append(module)
-    packed = torch.load(package_checkpoint(paths, tmp_path / "avg.ckpt"), weights_only=False)
+    packed = torch.load(package_checkpoint(paths, tmp_path / "avg.ckpt"), weights_only=True)
     name = next(k for k, v in packed["state_dict"].items() if v.is_floating_point() and v.numel() > 100)
     expected = (modules[0].state_dict()[name] + modules[1].state_dict()[name]) / 2
     assert torch.allclose(packed["state_dict"][name].float(), expected, atol=1e-3)

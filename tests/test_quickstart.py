@@ -61,7 +61,7 @@ def test_shipped_base_knows_the_characters_and_transcribes_held_out_speech(
     from callqa.models.tokenizer import normalize
 
     model, tok, _ = load_asr_checkpoint(BASE_ASR)
-    assert torch.load(BASE_ASR, weights_only=False)["provenance"]["recipe"] == "configs/asr/base-cpu.yaml"
+    assert torch.load(BASE_ASR, weights_only=True)["provenance"]["recipe"] == "configs/asr/base-cpu.yaml"
     text = "".join(normalize(u.text) for u in tiny_utterances)
     assert sum(c not in tok.index for c in text) / len(text) < 0.005
     test = [u for u in tiny_utterances if u.split == "test" and u.text][:40]

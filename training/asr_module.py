@@ -13,6 +13,7 @@ from callqa.data.constants import SAMPLE_RATE
 from callqa.evaluation.metrics import cer
 from callqa.models.asr.checkpoint import model_state
 from callqa.models.asr.decoding import greedy_ids
+from callqa.models.checkpoint import read_checkpoint
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer, normalize
 from callqa.training.schedule import schedule_length, warmup_cosine
@@ -45,7 +46,7 @@ class AsrModule(L.LightningModule):
 
     def _load_base(self, path: str) -> None:
         """Start from a base checkpoint's weights; its vocabulary must be the one the data encodes with."""
-        base = torch.load(path, map_location="cpu", weights_only=False)
+        base = read_checkpoint(path)
         base_tok = base["hyper_parameters"]["tokenizer"]
         if CharTokenizer.from_json(base_tok).vocab != self.tokenizer.vocab:
             raise ValueError(

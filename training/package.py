@@ -33,6 +33,7 @@ import torch
 from mlflow.exceptions import MlflowException
 
 from callqa.data.files import atomic_path, write_json
+from callqa.models.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def lineage(hparams: dict[str, Any]) -> dict[str, Any] | None:
     if not Path(src).exists():
         log.warning("init_from %s is gone; packaging without its provenance", src)
         return {"path": src}
-    base = torch.load(src, map_location="cpu", weights_only=False)
+    base = read_checkpoint(src)
     return {"path": src, "provenance": base.get("provenance")}
 
 
@@ -132,7 +133,7 @@ def package_checkpoint(
     paths = (
         [Path(checkpoints)] if isinstance(checkpoints, str | os.PathLike) else [Path(c) for c in checkpoints]
     )
-    ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    ckpts = [read_checkpoint(p) for p in paths]
     for p, c in zip(paths, ckpts, strict=True):
         if _architecture(c) != _architecture(ckpts[-1]):
             raise ValueError(
