@@ -120,7 +120,7 @@ def test_resume_with_a_changed_schedule_opens_a_new_run_tagged_with_the_old(
 
     from callqa.training.package import mlflow_summary
 
-    ckpt = torch.load(resumed.trainer.checkpoint_callback.last_model_path, weights_only=False)
+    ckpt = torch.load(resumed.trainer.checkpoint_callback.last_model_path, weights_only=True)
     summary = mlflow_summary(ckpt["hyper_parameters"])
     assert summary["resumed_from"] == first.trainer.logger.run_id
 
@@ -137,7 +137,7 @@ def test_packaged_checkpoint_carries_its_mlflow_run_summary(
     cli = _tiny_quickstart_run(tiny_corpus, isolated_run, train_batches=1)
     run = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(cli.trainer.logger.run_id)
     out = package_checkpoint(cli.trainer.checkpoint_callback.last_model_path, tmp_path / "base.ckpt")
-    summary = torch.load(out, weights_only=False)["provenance"]["mlflow"]
+    summary = torch.load(out, weights_only=True)["provenance"]["mlflow"]
     assert summary["run_id"] == run.info.run_id
     assert summary["data_fingerprint"] == run.data.params["data_fingerprint"]
     assert summary["val_cer"] and summary["metrics"]["val/cer"] == summary["val_cer"][-1][1]

@@ -20,8 +20,12 @@ def test_help_lists_commands() -> None:
     for cmd in ("synth", "corpus", "quickstart"):
         assert cmd in result.output
     assert "--preset" in runner.invoke(app, ["synth", "--help"]).output
-    train = runner.invoke(app, ["train", "asr", "--help"])
-    assert train.exit_code == 0 and "--config" in train.output
+    for cmd in ("asr", "whisper"):  # the trainer's own options, from its LightningCLI parser
+        train = runner.invoke(app, ["train", cmd, "--help"])
+        assert train.exit_code == 0, train.output
+        assert f"callqa train {cmd}" in train.output
+        for option in ("--config", "--trainer.max_epochs", "--model.lr", "--data.corpora"):
+            assert option in train.output
 
 
 def test_synth_then_stats(tmp_path: Path) -> None:

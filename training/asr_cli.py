@@ -9,14 +9,15 @@ CER, sample decodes and the final checkpoint to MLflow (a SQLite store under run
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import MLFlowLogger
 
+from callqa.models.checkpoint import hyper_parameters
 from callqa.training.asr_data import AsrDataModule
 from callqa.training.asr_module import AsrModule
 
@@ -39,7 +40,7 @@ class TrainCLI(LightningCLI):
         resume, logger = self.config.get("resume"), self.config.get("trainer.logger")
         if not resume or not hasattr(logger, "class_path") or not logger.class_path.endswith("MLFlowLogger"):
             return
-        hparams = torch.load(resume, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+        hparams = hyper_parameters(resume)
         run_id, uri = hparams.get("mlflow_run_id"), hparams.get("mlflow_tracking_uri")
         same_store = uri == logger.init_args.get("tracking_uri")
         if not run_id or logger.init_args.get("run_id") is not None or not same_store:
@@ -77,29 +78,35 @@ class AsrCLI(TrainCLI):
         parser.link_arguments("data.vocabulary", "model.tokenizer", apply_on="instantiate")
 
 
-def _train(cli_class: type[TrainCLI], module: type[L.LightningModule], args: list[str]) -> TrainCLI:
-    """Parse ``args`` (``--config FILE`` plus any ``--section.key=value`` overrides), fit, and record."""
-    cli = cli_class(
-        module,
-        AsrDataModule,
-        run=False,
-        args=args,
-        save_config_callback=None,
-        trainer_defaults={"use_distributed_sampler": False},
-    )
+def _train(
+    cli_class: type[TrainCLI], module: type[L.LightningModule], args: list[str], prog: str
+) -> TrainCLI:
+    """Parse ``args`` (``--config FILE`` plus any ``--section.key=value`` overrides), fit, and record;
+    ``prog`` is the command its help and errors name."""
+    with warnings.catch_warnings():  # the callqa command line passes its own arguments on by design
+        warnings.filterwarnings("ignore", "LightningCLI's args parameter", UserWarning)
+        cli = cli_class(
+            module,
+            AsrDataModule,
+            run=False,
+            args=args,
+            parser_kwargs={"prog": prog},
+            save_config_callback=None,
+            trainer_defaults={"use_distributed_sampler": False},
+        )
     _fit_and_record(cli)
     return cli
 
 
 def train_asr(args: list[str]) -> TrainCLI:
-    return _train(AsrCLI, AsrModule, args)
+    return _train(AsrCLI, AsrModule, args, "callqa train asr")
 
 
 def train_whisper(args: list[str]) -> TrainCLI:
     """Fine-tune Whisper from a local folder on the same corpora and data pipeline as the CTC models."""
     from callqa.training.whisper_module import WhisperModule
 
-    return _train(TrainCLI, WhisperModule, args)
+    return _train(TrainCLI, WhisperModule, args, "callqa train whisper")
 
 
 def _fit_and_record(cli: LightningCLI) -> None:
