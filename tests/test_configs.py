@@ -44,3 +44,18 @@ def test_unknown_synth_setting_is_an_error(tmp_path: Path) -> None:
     bad.write_text("# callqa synth\ncals: 3\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"unknown synth settings \['cals'\]"):
         load_synth_config(bad)
+
+
+TRAINING = sorted((CONFIGS / "asr").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.name)
+def test_training_config_shares_the_trainer_block(path: Path) -> None:
+    """The device, clipping and MLflow settings live in configs/common/; a config keeps only its own."""
+    import yaml
+
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert (path.parent / cfg["config"]).resolve() == (CONFIGS / "common" / "trainer-cpu.yaml").resolve()
+    assert "trainer" not in cfg, "a nested trainer: block would replace the shared logger"
+    assert not [k for k in cfg if k.startswith("trainer.logger.init_args.tracking_uri")]
+    assert cfg["trainer.logger.init_args.run_name"]
