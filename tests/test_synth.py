@@ -237,3 +237,52 @@ def test_mono_mix_calls(tmp_path: Path) -> None:
     assert all(u.channel is None for u in utts)
     x = load_utterance(utts[0], tmp_path / "m")
     assert abs(len(x) - utts[0].duration * SAMPLE_RATE) <= 2 and np.abs(x).max() > 0.01
+
+
+# --- the dialogue plan across all sixteen industries (generator 2.0), without rendering ----------------
+
+
+def _plans(scenario: str, defects: set[str], n: int, base: int = 0) -> list:
+    from callqa.data.synth.script import plan_call
+    from callqa.data.synth.slots import sample_slots
+
+    bank = TemplateBank.load()
+    out = []
+    for seed in range(n):
+        rng = np.random.default_rng((base, seed))
+        slots = sample_slots(rng, bank.scenario_slots(scenario))
+        out.append(
+            (
+                slots,
+                plan_call(rng, bank, scenario, "train", set(defects), seed % 3 == 0, seed % 2 == 0, slots),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("scenario", TemplateBank.load().scenarios)
+def test_rubric_hooks_hold_in_every_industry(scenario: str) -> None:
+    for slots, plan in _plans(scenario, set(), 10):
+        kinds = [t.kind for t in plan.turns]
+        assert kinds[0] == "greeting" and slots["agent_no"] in plan.turns[0].text
+        assert "verify" in kinds and kinds[-1] == "farewell" and "resolve" in kinds
+    for _, plan in _plans(
+        scenario, {"greeting", "verification", "closing", "resolution", "confidentiality"}, 10
+    ):
+        kinds = [t.kind for t in plan.turns]
+        assert kinds[0] == "greeting_bad" and kinds[-1] == "closing_bad"
+        assert "verify" not in kinds and "resolve" not in kinds and "leak" in kinds
+
+
+def test_customers_speak_colloquially_and_turn_lengths_spread() -> None:
+    bank = TemplateBank.load()
+    turns = [
+        t for i, s in enumerate(bank.scenarios) for _, plan in _plans(s, set(), 12, i) for t in plan.turns
+    ]
+    customer = [t.text for t in turns if t.speaker == CUSTOMER]
+    filler = sum(t.startswith(("嗯", "那个", "就是", "啊", "哎")) for t in customer) / len(customer)
+    assert 0.2 < filler < 0.55
+    assert any("不对" in t for t in customer) and any("幺" in t for t in customer)
+    lengths = [len(t.text) for t in turns]
+    assert min(lengths) <= 2 and max(lengths) >= 45
+    assert sum(t.kind == "backchannel" for t in turns) > 0.2 * len(bank.scenarios) * 12
