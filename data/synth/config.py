@@ -33,6 +33,9 @@ class SynthConfig:
     #: How much agents differ: each agent's defect rates are scaled by a factor drawn from this range.
     agent_skill_range: tuple[float, float] = (0.5, 1.8)
     angry_customer_rate: float = 0.3
+    #: Share of a customer's turns whose emotion is redrawn, so one speaker's feeling varies within a call
+    #: (see data/synth/emotions.py); 0 keeps one mood per call.
+    emotion_turn_rate: float = 0.0
     hold_rate: float = 0.4
     calibration_fraction: float = 0.15
     recheck_rate: float = 0.3

@@ -19,6 +19,7 @@ from callqa.data.constants import AGENT, CHANNEL_OF, SAMPLE_RATE
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord, Truth, Turn, Utterance
 from callqa.data.synth.coverage import coverage_sentence
+from callqa.data.synth.emotions import vary_emotions
 from callqa.data.synth.script import plan_call
 from callqa.data.synth.slots import digits_zh, sample_slots
 from callqa.data.synth.templates import TemplateBank
@@ -98,7 +99,9 @@ def _mix(
     return out
 
 
-def render_call(spec: CallSpec, rubric: Rubric, corpus_dir: Path) -> dict[str, Any]:
+def render_call(
+    spec: CallSpec, rubric: Rubric, corpus_dir: Path, emotion_turn_rate: float = 0.0
+) -> dict[str, Any]:
     """Plan, speak, lay out and record one call; return its record (without inspections) as JSON,
     with ground truth taken from what was actually rendered."""
     rng = np.random.default_rng(spec.seed)
@@ -115,6 +118,7 @@ def render_call(spec: CallSpec, rubric: Rubric, corpus_dir: Path) -> dict[str, A
         spec.hold,
         slots,
     )
+    vary_emotions(plan.turns, spec.seed, emotion_turn_rate)
     customer = sample_voice(rng, spec.split, "customer")
     min_cpm = rubric.param("speech_rate", "min_cpm", 180.0)
     max_cpm = rubric.param("speech_rate", "max_cpm", 300.0)
