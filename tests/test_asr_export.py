@@ -193,15 +193,3 @@ def test_checkpoint_from_elsewhere_exports_into_a_new_run(
     assert run.data.tags["callqa.source_run_id"] == foreign
     assert "export/parity_max_abs_diff" in run.data.metrics
     assert {a.path for a in client.list_artifacts(run.info.run_id, "onnx")} >= {"onnx/asr.onnx"}
-
-
-def test_export_logs_into_the_training_run_when_it_is_there(exported, tmp_path: Path) -> None:
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = mlflow.MlflowClient(uri)
-    exp = client.create_experiment("asr", artifact_location=str(tmp_path / "mlartifacts"))
-    run_id = client.create_run(exp).info.run_id
-    export_asr(_with_run(exported, tmp_path, run_id, uri), tmp_path / "out", int8=False)
-    assert "export/parity_max_abs_diff" in client.get_run(run_id).data.metrics
-    assert client.get_experiment_by_name("export") is None

@@ -38,6 +38,7 @@ def test_duration_batches_cover_everything_once() -> None:
     assert sorted(map(tuple, s)) == sorted(map(tuple, batches))
 
 
+@pytest.mark.slow  # 300 optimiser steps; the default suite trains single steps (test_asr_cli)
 def test_overfits_a_handful_of_utterances(tiny_corpus: Path, tiny_utterances: list[Utterance]) -> None:
     L.seed_everything(0)
     chosen = sorted((u for u in tiny_utterances if 1.0 < u.duration < 3.0), key=lambda u: u.id)[:4]

@@ -20,6 +20,7 @@ def test_asr_stage_is_skipped_without_a_base(tmp_path: Path, tiny_corpus: Path) 
     assert asr_stage(tiny_corpus, tmp_path, base=tmp_path / "missing.ckpt") is None
 
 
+@pytest.mark.slow  # its parts (train, export, evaluate, n-gram) each have a default test
 def test_asr_stage_end_to_end(
     tmp_path: Path, tiny_corpus: Path, tiny_utterances: list[Utterance], isolated_run: list[str]
 ) -> None:
