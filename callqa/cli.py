@@ -220,7 +220,7 @@ def transcribe(
     output: Annotated[
         str, typer.Option("--format", help="text: a turn table per call; jsonl: one result per line.")
     ] = "text",
-    vad: Annotated[str, typer.Option(help="Voice activity: silero (ONNX) or energy.")] = "silero",
+    vad: Annotated[str, typer.Option(help="Voice activity: energy, or silero (ONNX).")] = "energy",
     max_segment: Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")] = 15.0,
     agent_channel: Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")] = 0,
     raw: Annotated[bool, typer.Option(help="Print phone, ID and card numbers unmasked.")] = False,

@@ -90,6 +90,8 @@ class CallResult(Record):
     masked: bool = True
     settings: dict[str, Any] = Field(default_factory=dict)
     processing_seconds: Annotated[float, Field(ge=0.0)] = 0.0
+    #: Where the time went: seconds per stage (vad, asr, ser).
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Keep nulls: a mono turn's ``"speaker": null`` says "unknown", which a missing key does not."""

@@ -108,8 +108,11 @@ class CallPipeline:
         activity = self.vad.detect(audio, SAMPLE_RATE)
         segments = cut_segments(activity, self.max_segment - 2 * self.margin)
         waves = [self._wave(audio, seg) for seg in segments]
+        t1 = time.perf_counter()
         texts = self._transcribe(waves)
+        t2 = time.perf_counter()
         probs = self._emotions(segments, waves, len(channels)) if self.ser is not None else None
+        t3 = time.perf_counter()
         turns = build_turns(
             segments,
             texts,
@@ -139,6 +142,11 @@ class CallPipeline:
                 "min_overlap": self.min_overlap,
             },
             processing_seconds=round(time.perf_counter() - t0, 3),
+            stage_seconds={
+                "vad": round(t1 - t0, 3),
+                "asr": round(t2 - t1, 3),
+                **({"ser": round(t3 - t2, 3)} if self.ser is not None else {}),
+            },
         )
 
     def models(self) -> dict[str, ModelInfo]:
