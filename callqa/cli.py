@@ -207,6 +207,41 @@ def evaluate_asr_command(
     )
 
 
+@evaluate_app.command("ser")
+def evaluate_ser_command(
+    model: Annotated[Path, typer.Argument(help="A SER ONNX file from callqa export ser.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus folder.")],
+    split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: runs/eval/ser-MODEL).")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+) -> None:
+    """UA, WA, macro-F1, per-class recall, confusion PNG, ECE and coverage at the uncertain threshold."""
+    from callqa.evaluation.ser_eval import evaluate_ser
+
+    out = out or runs_dir() / "eval" / f"ser-{model.stem}"
+    evaluate_ser(model, corpus, out, split=split, threads=threads)
+
+
+@export_app.command("ser")
+def export_ser_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint from callqa train ser.")],
+    out: Annotated[Path, typer.Option(help="Folder for ser.onnx, ser.int8.onnx and export.json.")] = Path(
+        "runs/export/ser"
+    ),
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="Corpus: dev calibrates (temperature, threshold), test gates parity and int8."),
+    ] = None,
+    int8: Annotated[bool, typer.Option(help="Also write a dynamically quantised int8 model.")] = True,
+) -> None:
+    """Export SER to ONNX (dynamic batch and time, metadata inside), calibrate, check parity, int8."""
+    from callqa.serving.ser_export import export_ser
+
+    report = export_ser(checkpoint, out, corpus=corpus, int8=int8)
+    if not report["parity"]["passed"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def transcribe(
     files: Annotated[
@@ -289,6 +324,15 @@ def train_whisper_command(ctx: typer.Context) -> None:
     from callqa.training.asr_cli import train_whisper
 
     train_whisper(ctx.args)
+
+
+@train_app.command("ser", context_settings=LIGHTNING_ARGS, add_help_option=False)
+def train_ser_command(ctx: typer.Context) -> None:
+    """Train a speech-emotion model: --config configs/ser/quickstart.yaml [overrides, --help as for
+    train asr, e.g. --data.corpora=[DIR]]."""
+    from callqa.training.ser_cli import train_ser
+
+    train_ser(ctx.args)
 
 
 @train_app.command("lm")

@@ -282,3 +282,22 @@ def plot_group_bars(
             ax.set_title(f"{title} by {name}", fontsize=10)
             ax.set_ylabel(ylabel)
     return Path(path)
+
+
+def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: str | os.PathLike[str]) -> Path:
+    """Row-normalised confusion matrix (truth down, prediction across) with the counts in the cells."""
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    with _figure(path, (1.2 * len(labels) + 2, 1.0 * len(labels) + 1.5)) as fig:
+        ax = fig.subplots()
+        im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                color = "white" if rows[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=8, color=color)
+        ax.set_xticks(range(len(labels)), [plain(x) for x in labels], rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), [plain(x) for x in labels])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title("Confusion (row-normalised)")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return Path(path)

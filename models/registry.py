@@ -20,3 +20,18 @@ def build_asr_model(config: dict[str, Any], vocab_size: int, load_weights: bool 
 
         return HFCTC(HFCTCConfig(**{**config, "vocab_size": vocab_size}), load_weights=load_weights)
     raise ValueError(f"unknown ASR model type {kind!r}; known: conformer, hf_ctc")
+
+
+def build_ser_model(config: dict[str, Any], load_weights: bool = True) -> nn.Module:
+    """Build the SER model a config names (``type``: encoder, the default from-scratch model, or hf)."""
+    config = dict(config)
+    kind = config.pop("type", "encoder")
+    if kind == "encoder":
+        from callqa.models.ser.encoder import SerEncoder, SerEncoderConfig
+
+        return SerEncoder(SerEncoderConfig(**config))
+    if kind == "hf":
+        from callqa.models.ser.hf_head import HFSer, HFSerConfig
+
+        return HFSer(HFSerConfig(**config), load_weights=load_weights)
+    raise ValueError(f"unknown SER model type {kind!r}; known: encoder, hf")

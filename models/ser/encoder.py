@@ -1,0 +1,144 @@
+"""The from-scratch SER model: a small conv + self-attention encoder over speaker-normalised frames,
+attentive statistics pooling, and the utterance's relative prosody joined in before the classifier.
+
+Inputs are the NumPy features of :mod:`callqa.models.ser.features` (so the exported graph and the
+runtime share one feature code path): frames (batch, time, frame_dim), their lengths, and the
+utterance stats vector (batch, stats_dim). Output: (batch, n_classes) logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from callqa.data.constants import EMOTIONS
+
+
+@dataclass
+class SerEncoderConfig:
+    frame_dim: int = 44
+    stats_dim: int = 34
+    n_classes: int = len(EMOTIONS)
+    channels: int = 96
+    kernel_size: int = 5
+    conv_layers: int = 3
+    attention_heads: int = 4
+    attention_layers: int = 1
+    stats_hidden: int = 64
+    dropout: float = 0.2
+    #: mean and std of the stats vector over train (filled by the training module), applied inside
+    stats_norm: list[list[float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def length_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    return torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class AttentiveStatsPooling(nn.Module):
+    """Attention-weighted mean and standard deviation over valid frames (Okabe et al., 2018)."""
+
+    def __init__(self, dim: int, hidden: int = 64):
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        w = self.score(x).squeeze(-1).masked_fill(~mask, -1e4).softmax(dim=1)[..., None]
+        mean = (w * x).sum(dim=1)
+        var = (w * (x - mean[:, None]) ** 2).sum(dim=1)
+        return torch.cat([mean, torch.sqrt(var.clamp(min=1e-6))], dim=-1)
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, k, padding=k // 2)
+        self.norm = nn.GroupNorm(1, cout)
+        self.drop = nn.Dropout(dropout)
+        self.skip = nn.Identity() if cin == cout else nn.Conv1d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        y = self.drop(nn.functional.gelu(self.norm(self.conv(x))))
+        return (self.skip(x) + y) * mask[:, None, :]
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm multi-head self-attention + feed-forward, padding masked (own einsum, so it exports)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.ff = nn.Sequential(
+            nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        h = self.heads
+        q, k, v = (z.reshape(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))
+        scores = q @ k.transpose(-1, -2) / (d // h) ** 0.5
+        scores = scores.masked_fill(~mask[:, None, None, :], -1e4)
+        att = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.drop(self.out(att))
+        return (x + self.drop(self.ff(self.norm2(x)))) * mask[..., None]
+
+
+class SerEncoder(nn.Module):
+    """(frames (B, T, F), lengths (B,), stats (B, S)) -> logits (B, n_classes)."""
+
+    input_kind = "features"
+
+    def __init__(self, cfg: SerEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        mean, std = cfg.stats_norm or [[0.0] * cfg.stats_dim, [1.0] * cfg.stats_dim]
+        self.register_buffer("stats_mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("stats_std", torch.tensor(std, dtype=torch.float32))
+        c = cfg.channels
+        self.inp = nn.Sequential(nn.Linear(cfg.frame_dim, c), nn.GELU())
+        # two stride-2 convolutions: 40 ms steps, a sixteenth of the attention cost of 10 ms frames
+        self.down = nn.ModuleList(nn.Conv1d(c, c, 3, stride=2, padding=1) for _ in range(2))
+        self.convs = nn.ModuleList(
+            ConvBlock(c, c, cfg.kernel_size, cfg.dropout) for _ in range(cfg.conv_layers)
+        )
+        self.attn = nn.ModuleList(
+            AttentionBlock(c, cfg.attention_heads, cfg.dropout) for _ in range(cfg.attention_layers)
+        )
+        self.pool = AttentiveStatsPooling(c)
+        self.stats_mlp = nn.Sequential(
+            nn.Linear(cfg.stats_dim, cfg.stats_hidden), nn.GELU(), nn.Dropout(cfg.dropout)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(2 * c + cfg.stats_hidden, 128),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(128, cfg.n_classes),
+        )
+
+    def set_stats_norm(self, norm: list[list[float]]) -> None:
+        self.cfg.stats_norm = norm
+        self.stats_mean.copy_(torch.tensor(norm[0]))
+        self.stats_std.copy_(torch.tensor(norm[1]))
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        x = self.inp(frames).transpose(1, 2)
+        for down in self.down:
+            x = nn.functional.gelu(down(x))
+            lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
+        mask = length_mask(lengths, x.shape[2])
+        x = x * mask[:, None, :]
+        for conv in self.convs:
+            x = conv(x, mask)
+        x = x.transpose(1, 2)
+        for block in self.attn:
+            x = block(x, mask)
+        s = self.stats_mlp((stats - self.stats_mean) / self.stats_std)
+        return self.head(torch.cat([self.pool(x, mask), s], dim=-1))

@@ -1,0 +1,224 @@
+"""Speech-emotion features in NumPy, shared by training and the onnxruntime runtime (no torch here).
+
+Emotion in these calls is carried by prosody *relative to the speaker*: an angry low voice and a calm high
+one overlap in absolute pitch. So each utterance is described twice, as it is and against the same
+speaker's other turns in the same call (their median pitch, mean level, mean spectrum and speaking rate),
+and the model sees both. Per frame (10 ms): log-mel, log-energy, log-F0 and voicing strength; per
+utterance: pitch level, spread and range, loudness, voicing share, syllable rate and envelope modulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from callqa.data.constants import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 256  # 32 ms at 8 kHz
+    win_length: int = 200  # 25 ms
+    hop_length: int = 80  # 10 ms
+    n_mels: int = 40
+    f_min: float = 60.0
+    f_max: float = 3800.0
+    pitch_window: int = 320  # 40 ms: two periods of an 50 Hz voice
+    f0_min: float = 60.0
+    f0_max: float = 420.0
+    voicing: float = 0.55  # normalised autocorrelation peak above which a frame counts as voiced
+    active_db: float = 30.0  # frames within this many dB of the utterance's loud end are speech
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def frame_dim(self) -> int:
+        return self.n_mels + 4  # log-mel, energy, log-F0, voicing, active
+
+    @property
+    def stats_dim(self) -> int:
+        return 3 * len(UTT_STATS) + 1
+
+
+#: Utterance-level prosody, in this order (log-F0 in semitones, levels in dB, rates per second).
+UTT_STATS = (
+    "f0_median",
+    "f0_std",
+    "f0_range",
+    "f0_slope",
+    "energy_mean",
+    "energy_std",
+    "energy_p90",
+    "voiced_share",
+    "syllable_rate",
+    "modulation_hz",
+    "log_duration",
+)
+
+#: The minimum a wave may be; shorter ones are zero-padded to it.
+MIN_SAMPLES = 400
+
+
+@dataclass
+class RawFeatures:
+    """One wave's features before speaker normalisation."""
+
+    frames: np.ndarray  # (T, n_mels + 3): log-mel, energy dB, semitone F0 (0 when unvoiced), voicing
+    active: np.ndarray  # (T,) bool: speech frames
+    stats: np.ndarray  # (len(UTT_STATS),)
+
+
+def _mel_matrix(cfg: FeatureConfig) -> np.ndarray:
+    """HTK-scale triangular filters, (n_fft // 2 + 1, n_mels)."""
+
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    freqs = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    mels = np.linspace(hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max), cfg.n_mels + 2)
+    pts = 700.0 * (10 ** (mels / 2595.0) - 1.0)
+    lower, centre, upper = pts[:-2, None], pts[1:-1, None], pts[2:, None]
+    up = (freqs[None, :] - lower) / (centre - lower)
+    down = (upper - freqs[None, :]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(up, down)).T
+
+
+class FeatureExtractor:
+    def __init__(self, cfg: FeatureConfig | None = None):
+        self.cfg = cfg or FeatureConfig()
+        c = self.cfg
+        self.mel = _mel_matrix(c)
+        win = np.zeros(c.n_fft)
+        start = (c.n_fft - c.win_length) // 2
+        win[start : start + c.win_length] = np.hanning(c.win_length + 1)[:-1]
+        self.window = win
+        self.lag_lo = int(c.sample_rate / c.f0_max)
+        self.lag_hi = int(c.sample_rate / c.f0_min)
+
+    def _frames(self, x: np.ndarray, width: int) -> np.ndarray:
+        """Frames of ``width`` centred every hop, so all feature streams share one time axis."""
+        hop = self.cfg.hop_length
+        n = 1 + len(x) // hop
+        padded = np.pad(x, (width // 2, width // 2 + hop))
+        return np.lib.stride_tricks.sliding_window_view(padded, width)[::hop][:n]
+
+    def raw(self, wave: np.ndarray) -> RawFeatures:
+        c = self.cfg
+        x = np.asarray(wave, dtype=np.float64).reshape(-1)
+        x = np.nan_to_num(x)
+        if len(x) < MIN_SAMPLES:
+            x = np.pad(x, (0, MIN_SAMPLES - len(x)))
+        spec = np.abs(np.fft.rfft(self._frames(x, c.n_fft) * self.window, axis=1)) ** 2
+        logmel = np.log(spec @ self.mel + 1e-6)
+        pf = self._frames(x, c.pitch_window)
+        pf = pf - pf.mean(axis=1, keepdims=True)
+        power = np.sum(pf**2, axis=1)
+        energy = 10 * np.log10(power / c.pitch_window + 1e-10)
+        n = pf.shape[1]
+        ac = np.fft.irfft(np.abs(np.fft.rfft(pf, 2 * n, axis=1)) ** 2, axis=1)[:, :n]
+        lo, hi = self.lag_lo, min(self.lag_hi, n - 1)
+        # normalise by the energy of the overlapping parts, so long lags are not penalised
+        ac = ac[:, lo:hi] / np.maximum(power[:, None], 1e-12) * (n / (n - np.arange(lo, hi)))[None, :]
+        lag = np.argmax(ac, axis=1)
+        strength = np.clip(ac[np.arange(len(ac)), lag], 0.0, 1.5)
+        active = energy > np.percentile(energy, 95) - c.active_db
+        voiced = active & (strength > c.voicing)
+        semitone = np.where(voiced, 12 * np.log2(c.sample_rate / (lo + lag) / 100.0), 0.0)
+        frames = np.column_stack([logmel, energy, semitone, strength]).astype(np.float32)
+        return RawFeatures(frames, active, self._stats(energy, semitone, voiced, active, len(x)))
+
+    def _stats(
+        self, energy: np.ndarray, semitone: np.ndarray, voiced: np.ndarray, active: np.ndarray, n: int
+    ) -> np.ndarray:
+        c = self.cfg
+        fps = c.sample_rate / c.hop_length
+        f0 = semitone[voiced]
+        if len(f0) >= 3:
+            t = np.flatnonzero(voiced) / fps
+            slope = float(np.polyfit(t, f0, 1)[0]) if np.ptp(t) > 0 else 0.0
+            f0_stats = [np.median(f0), f0.std(), np.percentile(f0, 90) - np.percentile(f0, 10), slope]
+        else:
+            f0_stats = [np.nan, 0.0, 0.0, 0.0]
+        e = energy[active]
+        active_s = max(active.sum() / fps, 1e-2)
+        onsets = np.sum(np.diff(voiced.astype(np.int8)) == 1) + int(voiced[0])
+        env = np.where(active, energy - e.max(), -c.active_db)
+        env = env - env.mean()
+        spec = np.abs(np.fft.rfft(env, 1024)) ** 2
+        freqs = np.fft.rfftfreq(1024, 1 / fps)
+        band = (freqs >= 1.5) & (freqs <= 10.0)
+        modulation = float(np.sum(freqs[band] * spec[band]) / max(np.sum(spec[band]), 1e-12))
+        return np.array(
+            [
+                *f0_stats,
+                e.mean(),
+                e.std(),
+                np.percentile(e, 90),
+                voiced.sum() / max(active.sum(), 1),
+                onsets / active_s,
+                modulation,
+                np.log(n / c.sample_rate),
+            ],
+            dtype=np.float64,
+        )
+
+
+@dataclass
+class SerInput:
+    """What the network sees for one utterance."""
+
+    frames: np.ndarray  # (T, frame_dim) float32
+    stats: np.ndarray  # (stats_dim,) float32
+
+
+def speaker_normalise(raws: Sequence[RawFeatures]) -> list[SerInput]:
+    """Each wave against all of ``raws`` (ONE speaker's turns in ONE call): frames get the speaker's mean
+    spectrum, level and median pitch subtracted; the stats vector holds the utterance's own prosody, its
+    difference from the speaker's typical turn, that reference itself and the log number of turns (how
+    much the reference can be trusted: with one turn every difference is zero)."""
+    stats = np.stack([r.stats for r in raws])
+    ref = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else 0.0 for c in stats.T])
+    stats = np.where(np.isfinite(stats), stats, ref)
+    active = np.concatenate([r.frames[r.active] for r in raws]) if raws else np.zeros((0, 1))
+    if len(active) == 0:
+        active = np.concatenate([r.frames for r in raws])
+    n_mels = raws[0].frames.shape[1] - 3
+    mel_ref = active[:, :n_mels].mean(axis=0)
+    energy_ref = float(active[:, n_mels].mean())
+    f0_ref = ref[UTT_STATS.index("f0_median")]
+    out = []
+    for r, s in zip(raws, stats, strict=True):
+        f = r.frames.astype(np.float64)
+        voiced = f[:, n_mels + 1] != 0
+        frames = np.column_stack(
+            [
+                f[:, :n_mels] - mel_ref,
+                (f[:, n_mels] - energy_ref) / 10.0,
+                np.where(voiced, (f[:, n_mels + 1] - f0_ref) / 6.0, 0.0),
+                f[:, n_mels + 2],
+                r.active.astype(np.float64),
+            ]
+        )
+        vec = np.concatenate([s, s - ref, ref, [np.log(len(raws))]])
+        out.append(SerInput(frames.astype(np.float32), vec.astype(np.float32)))
+    return out
+
+
+def speaker_inputs(waves: Sequence[np.ndarray], extractor: FeatureExtractor) -> list[SerInput]:
+    """Features of all of one speaker's waves in one call, normalised across them."""
+    if not len(waves):
+        return []
+    return speaker_normalise([extractor.raw(w) for w in waves])
+
+
+def pad_batch(inputs: Sequence[SerInput]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames (B, T, D) zero-padded, lengths (B,) int64, stats (B, S))."""
+    lengths = np.array([len(x.frames) for x in inputs], dtype=np.int64)
+    frames = np.zeros((len(inputs), int(lengths.max()), inputs[0].frames.shape[1]), dtype=np.float32)
+    for k, x in enumerate(inputs):
+        frames[k, : len(x.frames)] = x.frames
+    return frames, lengths, np.stack([x.stats for x in inputs]).astype(np.float32)

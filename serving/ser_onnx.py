@@ -1,0 +1,81 @@
+"""Speech emotion on onnxruntime + NumPy alone (no torch on this path): the call pipeline's SER.
+
+``classify`` takes ALL the speech segments of ONE speaker in ONE call, because the model judges each
+segment against that speaker's others (their typical pitch, level and pace), computed here across the
+segments given; a single segment works too, judged on its own prosody. Everything the model needs
+(labels, feature settings, calibration temperature, "uncertain" threshold) is read from the ONNX file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from callqa.data.constants import UNCERTAIN
+from callqa.models.ser.features import FeatureConfig, FeatureExtractor, pad_batch, speaker_inputs
+
+#: Segments per onnxruntime call: bounds memory for a speaker with hundreds of segments in a long call.
+BATCH = 16
+
+
+class OnnxSer:
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        self.path = str(path)
+        self.session = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
+        meta: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
+        if meta.get("callqa.kind") != "ser":
+            raise ValueError(
+                f"{path}: not a callqa SER model (metadata callqa.kind={meta.get('callqa.kind')!r})"
+            )
+        self.meta = meta
+        self.labels: tuple[str, ...] = tuple(json.loads(meta["callqa.labels"]))
+        self.sample_rate = int(meta["callqa.sample_rate"])
+        self.temperature = float(meta.get("callqa.temperature", 1.0))
+        self.threshold = float(meta.get("callqa.threshold", 0.0))
+        self.extractor = FeatureExtractor(FeatureConfig(**json.loads(meta["callqa.features"])))
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def logits(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, labels) uncalibrated logits of one speaker's segments in one call."""
+        waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
+        if not waves:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        xs = speaker_inputs(waves, self.extractor)
+        out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
+        order = np.argsort([len(x.frames) for x in xs])  # similar lengths together: little padding
+        for k in range(0, len(order), BATCH):
+            idx = order[k : k + BATCH]
+            frames, lengths, stats = pad_batch([xs[i] for i in idx])
+            feed = {"frames": frames, "lengths": lengths, "stats": stats}
+            if "wave" in self.inputs:
+                n = np.array([max(len(waves[i]), 400) for i in idx], dtype=np.int64)
+                wave = np.zeros((len(idx), int(n.max())), dtype=np.float32)
+                for j, i in enumerate(idx):
+                    wave[j, : len(waves[i])] = waves[i]
+                feed.update(wave=wave, wave_lengths=n)
+            out[idx] = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
+        return out
+
+    def classify(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, len(labels)) calibrated probabilities for one speaker's segments in one call."""
+        z = self.logits(waves).astype(np.float64) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """The label of each row, or ``uncertain`` where the calibrated confidence is below threshold."""
+        return [self.labels[int(np.argmax(p))] if p.max() >= self.threshold else UNCERTAIN for p in probs]
+
+
+def load_ser(path: str | os.PathLike[str], threads: int | None = None) -> OnnxSer:
+    return OnnxSer(path, threads)

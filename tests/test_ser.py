@@ -1,0 +1,132 @@
+"""Speech emotion: speaker-relative features, metrics and calibration, export parity, the runtime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from callqa.data.constants import EMOTIONS, SAMPLE_RATE, UNCERTAIN
+from callqa.evaluation.ser_metrics import (
+    choose_threshold,
+    classification_metrics,
+    ece,
+    fit_temperature,
+    nll,
+    softmax,
+)
+from callqa.models.registry import build_ser_model
+from callqa.models.ser.features import UTT_STATS, FeatureConfig, FeatureExtractor, speaker_inputs
+from callqa.serving.ser_export import export_ser
+from callqa.serving.ser_onnx import load_ser
+
+F0 = UTT_STATS.index("f0_median")
+N = len(UTT_STATS)
+
+
+def voice(f0: float, seconds: float = 1.5, level: float = 0.2, seed: int = 0) -> np.ndarray:
+    """A harmonic tone with a 4 Hz syllable envelope: a crude voiced utterance at pitch ``f0``."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    x = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6))
+    env = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)
+    return (level * x * env + 1e-3 * np.random.default_rng(seed).standard_normal(len(t))).astype(np.float32)
+
+
+def test_features_measure_pitch_relative_to_the_speaker() -> None:
+    ext = FeatureExtractor()
+    raw = ext.raw(voice(150.0))
+    assert 12 * np.log2(150 / 100) == pytest.approx(raw.stats[F0], abs=0.3)
+    xs = speaker_inputs([voice(120.0), voice(120.0, seed=1), voice(160.0)], ext)
+    rel = [x.stats[N + F0] for x in xs]
+    assert rel[2] == pytest.approx(12 * np.log2(160 / 120), abs=0.4)
+    assert abs(rel[0]) < 0.2
+    assert xs[0].frames.shape[1] == FeatureConfig().frame_dim and xs[0].stats.shape == (
+        FeatureConfig().stats_dim,
+    )
+
+
+def test_features_take_one_short_or_silent_wave() -> None:
+    ext = FeatureExtractor()
+    for wave in (voice(200.0, seconds=0.3), np.zeros(10, np.float32), np.zeros(SAMPLE_RATE, np.float32)):
+        (x,) = speaker_inputs([wave], ext)
+        assert np.isfinite(x.frames).all() and np.isfinite(x.stats).all()
+        assert not x.stats[N : 2 * N].any()  # alone, nothing to be relative to
+
+
+def test_metrics_and_calibration() -> None:
+    labels = np.array([0, 0, 0, 0, 1, 2])
+    m = classification_metrics(labels, np.array([0, 0, 0, 0, 0, 2]), 5)
+    assert m["wa"] == pytest.approx(5 / 6) and m["ua"] == pytest.approx(2 / 3)  # absent classes skipped
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 2000)
+    logits = rng.standard_normal((2000, 5))
+    logits[np.arange(2000), y] += 2.0
+    logits *= 4.0  # overconfident
+    t = fit_temperature(logits, y)
+    assert t > 1.5 and nll(logits, y, t) < nll(logits, y, 1.0)
+    assert ece(softmax(logits, t), y) < ece(softmax(logits), y)
+    thr = choose_threshold(softmax(logits, t), y, 0.9)
+    keep = softmax(logits, t).max(1) >= thr
+    assert (softmax(logits, t).argmax(1)[keep] == y[keep]).mean() >= 0.9
+
+
+def _checkpoint(tmp_path: Path, model: dict) -> Path:
+    torch.manual_seed(0)
+    net = build_ser_model(model)
+    path = tmp_path / "ser.ckpt"
+    saved = {"hf_config": net.cfg.hf_config} if model.get("type") == "hf" else {}
+    torch.save(
+        {
+            "hyper_parameters": {"model": {**model, **saved}, "features": FeatureConfig().to_dict()},
+            "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()},
+        },
+        path,
+    )
+    return path
+
+
+def test_export_parity_and_runtime(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path, {"type": "encoder", "channels": 32, "conv_layers": 2})
+    report = export_ser(ckpt, tmp_path / "out")
+    assert report["parity"]["passed"], report["parity"]
+    assert max(r["max_abs_diff"] for r in report["parity"]["synthetic"]) <= 1e-3
+    for name in ("ser.onnx", "ser.int8.onnx"):
+        ser = load_ser(tmp_path / "out" / name, threads=1)
+        assert ser.labels == EMOTIONS and ser.sample_rate == SAMPLE_RATE and ser.meta["callqa.kind"] == "ser"
+        waves = [voice(130.0, s) for s in (0.3, 2.0, 20.0)]
+        probs = ser.classify(waves)
+        assert probs.shape == (3, len(EMOTIONS)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+        assert ser.classify(waves[:1]).shape == (1, 5) and ser.classify([]).shape == (0, 5)
+        ser.threshold = 1.01
+        assert ser.decide(probs) == [UNCERTAIN] * 3
+
+
+def test_runtime_never_imports_torch(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path, {"type": "encoder", "channels": 16, "conv_layers": 1})
+    export_ser(ckpt, tmp_path / "out", int8=False)
+    code = (
+        "import sys, numpy as np; from callqa.serving.ser_onnx import load_ser;"
+        f"s = load_ser({str(tmp_path / 'out' / 'ser.onnx')!r});"
+        "print(s.classify([np.zeros(8000, np.float32)]).shape, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(1, 5) False"
+
+
+def test_hf_head_on_a_tiny_local_encoder_exports(tmp_path: Path) -> None:
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from tests.test_asr_hf import TINY_ENCODER
+
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(**TINY_ENCODER)).save_pretrained(tmp_path / "w2v")
+    ckpt = _checkpoint(tmp_path, {"type": "hf", "path": str(tmp_path / "w2v"), "dropout": 0.0})
+    report = export_ser(ckpt, tmp_path / "out", int8=False)
+    assert report["parity"]["passed"], report["parity"]
+    ser = load_ser(tmp_path / "out" / "ser.onnx")
+    assert ser.meta["callqa.input_kind"] == "wave"
+    assert ser.classify([voice(140.0, 1.0), voice(180.0, 0.5)]).shape == (2, 5)

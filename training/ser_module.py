@@ -1,0 +1,90 @@
+"""The LightningModule for speech emotion: class-weighted cross-entropy, UA on dev, and a
+self-describing checkpoint (model config with its stats normalisation, feature settings, labels)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from callqa.data.constants import EMOTIONS
+from callqa.evaluation.ser_metrics import classification_metrics
+from callqa.models.registry import build_ser_model
+from callqa.training.schedule import schedule_length, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    """The batch tensors a model takes: features for the from-scratch encoder, waves for an SSL one."""
+    if getattr(model, "input_kind", "features") == "wave":
+        return batch["wave"], batch["wave_lengths"], batch["stats"]
+    return batch["frames"], batch["lengths"], batch["stats"]
+
+
+class SerModule(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        features: dict[str, Any] | None = None,
+        class_weights: list[float] | None = None,
+        stats_norm: list[list[float]] | None = None,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-2,
+        warmup_steps: int = 100,
+        total_steps: int | None = None,
+        label_smoothing: float = 0.05,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.labels = EMOTIONS
+        self.model = build_ser_model(model)
+        if stats_norm and not self.model.cfg.stats_norm:
+            self.model.set_stats_norm(stats_norm)
+        self.hparams["model"] = {**model, **self._saved_config()}
+        weight = torch.tensor(class_weights) if class_weights else None
+        self.loss = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        self._val: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _saved_config(self) -> dict[str, Any]:
+        """What the checkpoint needs to rebuild without the data or the pretrained folder."""
+        cfg = self.model.cfg.to_dict()
+        keep = {"stats_norm": cfg["stats_norm"]}
+        if cfg.get("hf_config"):
+            keep["hf_config"] = cfg["hf_config"]
+        return keep
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(*inputs)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.model(*model_inputs(self.model, batch)), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self.model(*model_inputs(self.model, batch))
+        self.log("val/loss", self.loss(logits, batch["labels"]), batch_size=len(batch["ids"]))
+        self._val.append((logits.float().cpu().numpy(), batch["labels"].cpu().numpy()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        logits, labels = (np.concatenate(x) for x in zip(*self._val, strict=True))
+        m = classification_metrics(labels, logits.argmax(-1), len(self.labels))
+        self.log("val/ua", m["ua"], prog_bar=True)
+        self.log("val/wa", m["wa"])
+        self.log("val/macro_f1", m["macro_f1"])
+        self._val = []
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        steps = schedule_length(self.hparams.total_steps, self.trainer)
+        return {
+            "optimizer": opt,
+            "lr_scheduler": warmup_cosine(opt, self.hparams.warmup_steps, steps),
+        }
