@@ -163,7 +163,7 @@ def test_the_pipeline_never_imports_torch(tiny_corpus: Path, tiny_calls: list[Ca
     code = (
         "import sys\n"
         "sys.path.insert(0, '.')\n"
-        "import callqa.cli, callqa.serving.asr_onnx\n"
+        "import callqa.cli, callqa.serving.asr_onnx, callqa.serving.ser_onnx\n"
         "from callqa.serving.pipeline import CallPipeline\n"
         "from callqa.serving.vad import load_vad\n"
         "from tests.pipeline_fakes import FakeSer, SpyAsr\n"
