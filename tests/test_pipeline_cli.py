@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from callqa.cli import app
 from callqa.data.results import CallResult
 from callqa.data.schema import CallRecord
-from tests.pipeline_fakes import SpyAsr
+from tests.pipeline_fakes import FakeSer, SpyAsr
 
 
 @pytest.fixture
@@ -104,3 +104,17 @@ def test_emotion_needs_a_model_and_the_format_is_checked(fake_asr: SpyAsr, tmp_p
     assert bad_format.exit_code == 2 and "xml" in bad_format.output
     silent = runner.invoke(app, ["transcribe", str(wav), "-m", "asr.onnx"])
     assert silent.exit_code == 0 and "0 turns" in silent.stdout
+
+
+def test_emotion_per_turn_through_the_command(
+    fake_asr: SpyAsr, monkeypatch: pytest.MonkeyPatch, tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    monkeypatch.setattr("callqa.serving.ser_onnx.load_ser", lambda path, threads=None: FakeSer())
+    good = str(tiny_corpus / tiny_calls[0].audio)
+    args = ["transcribe", good, "-m", "asr.onnx", "--emotion", "--ser-model", "ser.onnx"]
+    result = CliRunner().invoke(app, [*args, "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    record = CallResult.model_validate(json.loads(result.stdout))
+    assert {t.emotion for t in record.turns} == {"angry", "uncertain"} and "ser" in record.models
+    table = CliRunner().invoke(app, args).stdout
+    assert "[angry 0.90]" in table
