@@ -60,7 +60,7 @@ def main(corpora: list[str]) -> None:
                     )
                     out.append(
                         f"{split} UA {rec.mean():.3f} "
-                        + " ".join(f"{e[:3]}={r:.2f}" for e, r in zip(EMOTIONS, rec))
+                        + " ".join(f"{e[:3]}={r:.2f}" for e, r in zip(EMOTIONS, rec, strict=True))
                     )
                 print(f"{name:9s} pooled={pooled!s:5s} {clf_name:6s} | " + " | ".join(out), flush=True)
 
