@@ -20,6 +20,9 @@ spaces, hyphens or commas. So detection works on *digit characters*, not on ``\\
    fit (幺 三八 一二三四 五六七八). Numbers are written in groups of two or more digits, while a
    lone digit next to one is almost always a word (``…9999，一会儿``, ``两，…``): without this rule the kinds
    with a range of lengths (landline 10–12, card 16–19) would swallow it.
+5. A chain glued to a Latin letter or underscore (``b03091117631e`` inside an MLflow run id, a hash, a
+   file name) is part of an identifier, not a spoken number, and is left alone; the ID's check digit X
+   is the one letter a number may end in.
 
 Lengths and shapes (digits after normalising to ASCII):
 
@@ -62,6 +65,8 @@ _DIGIT_CHARS: Final = frozenset("0123456789") | _ZH_DIGITS.keys() | _FULLWIDTH_D
 #: Characters that may stand for the ID check digit X, and only as the last character of an ID.
 _X_CHARS: Final = frozenset("Xx叉")
 _PLUS_CHARS: Final = frozenset("+＋")
+#: Characters of identifiers (run ids, hashes, names): a digit chain touching one is not a number.
+_WORD_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _SPACE_CHARS: Final = " \t\u00a0\u3000"
 _SEP_PUNCT: Final = "-‐‑‒–—－,，"
 #: Digits to ASCII, separators dropped: turns a whole chain into the digit string its kind is judged on.
@@ -215,6 +220,10 @@ def find_pii(text: str) -> list[PiiSpan]:
         )
         # An X is neither a digit nor a separator, so it can only follow the chain's last block.
         x = _X_END_RE.match(text, end)
+        if (start > 0 and text[start - 1] in _WORD_CHARS) or (
+            not x and end < len(text) and text[end] in _WORD_CHARS
+        ):
+            continue  # part of an identifier (rule 5)
         readings = [(digits + "X", x.end())] if x else []
         readings.append((digits, end))
         for reading, reading_end in readings if whole_ok else ():

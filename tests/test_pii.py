@@ -339,3 +339,17 @@ def test_adversarial_input_masks_and_keeps_length(text: str) -> None:
         assert len(visible) == 4, span.kind
     if not find_pii(text):
         assert masked == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("run 1272084d485d4362b03091117631ebc3 not found", "run 1272084d485d4362b03091117631ebc3 not found"),
+        ("file_13812345678.wav", "file_13812345678.wav"),
+        ("电话13812345678，谢谢", "电话*******5678，谢谢"),
+        ("身份证11010519491231002X", "身份证**************002X"),
+    ],
+)
+def test_digits_inside_identifiers_are_not_numbers(text: str, masked: str) -> None:
+    """A hex run id or a file name holds digit runs of a landline's length; they are not spoken numbers."""
+    assert mask_pii(text) == masked
