@@ -54,15 +54,20 @@ def load_ser_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
     return model.eval(), hp
 
 
-def _inputs(model: torch.nn.Module, xs: list[SerInput], waves: list[np.ndarray] | None) -> dict:
+def _inputs(kind: str, xs: list[SerInput], waves: list[np.ndarray] | None) -> dict:
+    """The graph's inputs by name: features, or for an SSL head ("wave" kind) the padded waves."""
     frames, lengths, stats = pad_batch(xs)
-    if getattr(model, "input_kind", "features") == "wave":
+    if kind == "wave":
         n = np.array([max(len(w), 400) for w in waves], dtype=np.int64)
         wave = np.zeros((len(waves), int(n.max())), dtype=np.float32)
         for k, w in enumerate(waves):
             wave[k, : len(w)] = w
         return {"wave": wave, "wave_lengths": n, "stats": stats}
     return {"frames": frames, "lengths": lengths, "stats": stats}
+
+
+def _kind(model: torch.nn.Module) -> str:
+    return getattr(model, "input_kind", "features")
 
 
 def _eager(model: torch.nn.Module, feed: dict) -> np.ndarray:
@@ -75,7 +80,7 @@ def export_onnx(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> 
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (24000, 16000)]
     ext = FeatureExtractor(FeatureConfig(**json.loads(metadata["callqa.features"])))
-    feed = _inputs(model, speaker_inputs(waves, ext), waves)
+    feed = _inputs(_kind(model), speaker_inputs(waves, ext), waves)
     names = list(feed)
     time_axis = {n: {0: "batch", 1: "time"} for n in names if n in ("frames", "wave")}
     buf = io.BytesIO()
@@ -128,7 +133,7 @@ def synthetic_parity(model: torch.nn.Module, onnx_path: Path, features: dict) ->
                     0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
                 )
                 waves.append((0.2 * tone + 0.01 * rng.standard_normal(n)).astype(np.float32))
-            feed = _inputs(model, speaker_inputs(waves, ext), waves)
+            feed = _inputs(_kind(model), speaker_inputs(waves, ext), waves)
             ref, got = _eager(model, feed), sess.run(None, feed)[0]
             rows.append(
                 {
@@ -159,7 +164,7 @@ def _split_logits(
             from callqa.data.segments import load_utterance
 
             waves = [load_utterance(i.utt, i.root) for i in chunk]
-        feed = _inputs(model, [i.x for i in chunk], waves) if model is not None else None
+        feed = _inputs("wave" if wave_kind else "features", [i.x for i in chunk], waves)
         got.append(sess.run(None, feed)[0])
         if model is not None:
             ref.append(_eager(model, feed))
@@ -187,7 +192,7 @@ def export_ser(
         "callqa.sample_rate": str(SAMPLE_RATE),
         "callqa.features": json.dumps(features),
         "callqa.model_config": json.dumps(model.cfg.to_dict() | {"hf_config": {}}),
-        "callqa.input_kind": getattr(model, "input_kind", "features"),
+        "callqa.input_kind": _kind(model),
         "callqa.checkpoint": str(checkpoint),
         "callqa.inputs": "one speaker's segments of one call, normalised together (see serving/ser_onnx.py)",
         "callqa.temperature": "1.0",
