@@ -15,15 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from callqa.data.corpus import Corpus
-from callqa.evaluation.asr_eval import corpus_cer, decode_split
-from callqa.evaluation.pipeline_eval import (
-    TimingErrors,
-    channel_texts,
-    pipeline_cer,
-    silence_errors,
-    turn_time_errors,
-)
+from callqa.evaluation.pipeline_eval import evaluate_pipeline
 from callqa.serving.asr_onnx import OnnxAsr
 from callqa.serving.pipeline import CallPipeline
 from callqa.serving.vad import load_vad
@@ -37,38 +29,24 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--limit", type=int)
     args = ap.parse_args()
-    corpus = Corpus(args.corpus)
-    asr = OnnxAsr(args.model, threads=1)
-    pipeline = CallPipeline(asr, load_vad(args.vad), raw=True)
-    calls = corpus.split_calls(args.split)[: args.limit]
-    timing, silences, missed, pairs, seconds = TimingErrors(), [], 0, [], 0.0
-    for call in calls:
-        result = pipeline.run_file(args.corpus / call.audio, call.id)
-        seconds += result.processing_seconds
-        turn_time_errors(call, result, timing)
-        errors, m = silence_errors(call, result, 5.0)
-        silences += errors
-        missed += m
-        pairs += channel_texts(call, result)
-    ids = {c.id for c in calls}
-    utts = [u for u in corpus.split_utterances(args.split) if u.call_id in ids]
-    by_utterance = corpus_cer(decode_split(asr, args.corpus, utts))
-    start, end = np.abs(timing.start), np.abs(timing.end)
-    sil = np.abs(silences) if silences else np.zeros(1)
+    pipeline = CallPipeline(OnnxAsr(args.model, threads=1), load_vad(args.vad), raw=True)
+    rep = evaluate_pipeline(pipeline, args.corpus, args.split, args.limit)
+    start, end = np.abs(rep.timing.start), np.abs(rep.timing.end)
+    sil = np.abs(rep.silence_errors) if rep.silence_errors else np.zeros(1)
     print(
-        f"vad={args.vad}, {len(calls)} {args.split} calls, {sum(c.duration for c in calls):.0f} s of audio, "
-        f"processed in {seconds:.1f} s"
+        f"vad={args.vad}, {len(rep.results)} {args.split} calls, {rep.audio_seconds:.0f} s of audio, "
+        f"processed in {rep.processing_seconds:.1f} s"
     )
     print(
-        f"turns: {len(start)} matched, {timing.missed} missed; |start error| median {np.median(start):.3f} s "
-        f"(p90 {np.percentile(start, 90):.3f}), |end error| median {np.median(end):.3f} s "
-        f"(p90 {np.percentile(end, 90):.3f})"
+        f"turns: {len(start)} matched, {rep.timing.missed} missed; |start error| median "
+        f"{np.median(start):.3f} s (p90 {np.percentile(start, 90):.3f}), |end error| median "
+        f"{np.median(end):.3f} s (p90 {np.percentile(end, 90):.3f})"
     )
     print(
-        f"silences > 5 s: {len(silences)} found, {missed} missed; |duration error| median "
-        f"{np.median(sil):.3f} s, max {sil.max():.3f} s, {int((sil <= 0.3).sum())} within 0.3 s"
+        f"silences > 5 s: {len(rep.silence_errors)} found, {rep.silences_missed} missed; |duration error| "
+        f"median {np.median(sil):.3f} s, max {sil.max():.3f} s, {int((sil <= 0.3).sum())} within 0.3 s"
     )
-    cer = pipeline_cer(pairs)
+    cer, by_utterance = rep.pipeline_cer, rep.utterance_cer
     print(f"CER: pipeline {cer:.4f}, per utterance {by_utterance:.4f} (Δ {cer - by_utterance:+.4f})")
 
 

@@ -1,0 +1,48 @@
+"""The quickstart's whole-call stage: test calls and the hand-written set through the call pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from callqa.quickstart import call_stage
+from callqa.serving.pipeline import CallPipeline
+from callqa.serving.vad import load_vad
+from tests.pipeline_fakes import FakeSer, SpyAsr
+
+
+@pytest.fixture
+def dialogues(tmp_path: Path) -> Path:
+    src = tmp_path / "hand.yaml"
+    turns = [{"agent": "您好，宠物医院，请讲。"}, {"customer": "我家猫三天不吃饭了。", "emotion": "sad"}]
+    src.write_text(
+        yaml.safe_dump(
+            {"dialogues": [{"id": "pet-x", "industry": "宠物医院", "turns": turns}]}, allow_unicode=True
+        ),
+        encoding="utf-8",
+    )
+    return src
+
+
+def test_call_stage_scores_test_calls_and_the_hand_written_set(
+    tiny_corpus: Path, tmp_path: Path, dialogues: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asr = SpyAsr()
+    figures = call_stage(
+        tiny_corpus, tmp_path, CallPipeline(asr, load_vad("energy"), FakeSer(), raw=True), dialogues
+    )
+    test, hand = figures["test"], figures["handwritten"]
+    assert test["calls"] >= 2 and test["turns_matched"] > 0
+    assert test["start_error_median"] < 0.2 and test["end_error_median"] < 0.2
+    # The spy writes 好 for everything, so nearly every reference character is an error.
+    assert test["pipeline_cer"] > 0.8 and test["utterance_cer"] > 0.8
+    assert hand["calls"] == 1 and hand["utterance_cer"] > 0.8
+    printed = capsys.readouterr().out
+    assert printed.count("== ") == 2 and "agent" in printed and "[angry" in printed
+    assert (
+        json.loads((tmp_path / "handwritten" / "corpus.json").read_text(encoding="utf-8"))["counts"]["calls"]
+        == 1
+    )
