@@ -46,10 +46,10 @@ def test_unknown_synth_setting_is_an_error(tmp_path: Path) -> None:
         load_synth_config(bad)
 
 
-TRAINING = sorted((CONFIGS / "asr").glob("*.yaml"))
+TRAINING = sorted([*(CONFIGS / "asr").glob("*.yaml"), *(CONFIGS / "ser").glob("*.yaml")])
 
 
-@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_training_config_shares_the_trainer_block(path: Path) -> None:
     """The device, clipping and MLflow settings live in configs/common/; a config keeps only its own."""
     import yaml

@@ -13,6 +13,7 @@ import torch
 from callqa.data.constants import EMOTIONS
 from callqa.evaluation.ser_metrics import classification_metrics
 from callqa.models.registry import build_ser_model
+from callqa.models.ser.features import FeatureConfig
 from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ class SerModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.labels = EMOTIONS
+        if features is not None:  # the data's feature settings decide the input sizes
+            dims = FeatureConfig(**features)
+            model = {**model, "stats_dim": dims.stats_dim}
+            if model.get("type", "encoder") == "encoder":
+                model["frame_dim"] = dims.frame_dim
         self.model = build_ser_model(model)
         if stats_norm and not self.model.cfg.stats_norm:
             self.model.set_stats_norm(stats_norm)

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from callqa.data.constants import EMOTIONS
+from callqa.models.ser.features import FeatureConfig
 
 
 @dataclass
 class SerEncoderConfig:
-    frame_dim: int = 44
-    stats_dim: int = 34
+    frame_dim: int = FeatureConfig().frame_dim
+    stats_dim: int = FeatureConfig().stats_dim
     n_classes: int = len(EMOTIONS)
     channels: int = 96
     kernel_size: int = 5

@@ -41,7 +41,7 @@ class FeatureConfig:
 
     @property
     def stats_dim(self) -> int:
-        return 3 * len(UTT_STATS) + 1
+        return 3 * len(UTT_STATS) + 1 + CONTEXT_DIM
 
 
 #: Utterance-level prosody, in this order (log-F0 in semitones, levels in dB, rates per second).
@@ -58,6 +58,15 @@ UTT_STATS = (
     "modulation_hz",
     "log_duration",
 )
+
+#: Where the speaker's other turns lie relative to this one: pitch differences (semitones) and level
+#: differences (dB) are spread over these bin centres with Gaussian kernels of these widths.
+PITCH_BINS = np.arange(-8.0, 8.01, 0.5)
+LEVEL_BINS = np.arange(-8.0, 8.01, 1.0)
+JOINT_LEVEL_BINS = np.arange(-8.0, 8.01, 2.0)
+PITCH_WIDTH, LEVEL_WIDTH, JOINT_LEVEL_WIDTH = 0.4, 0.8, 1.5
+#: pitch histogram, level histogram, joint pitch x level histogram, 5 pitch and 5 level quantile offsets
+CONTEXT_DIM = len(PITCH_BINS) + len(LEVEL_BINS) + len(PITCH_BINS) * len(JOINT_LEVEL_BINS) + 10
 
 #: The minimum a wave may be; shorter ones are zero-padded to it.
 MIN_SAMPLES = 400
@@ -175,11 +184,49 @@ class SerInput:
     stats: np.ndarray  # (stats_dim,) float32
 
 
+def _kernel(d: np.ndarray, centres: np.ndarray, width: float) -> np.ndarray:
+    """(n, len(centres)) Gaussian weights of each difference at each bin centre."""
+    return np.exp(-0.5 * ((d[:, None] - centres[None, :]) / width) ** 2)
+
+
+def call_context(stats: np.ndarray) -> np.ndarray:
+    """(n, CONTEXT_DIM): for each turn, where the same speaker's OTHER turns in the call lie around it.
+
+    A speaker's turns said with one emotion share a pitch level to a few tenths of a semitone, and each
+    emotion moves pitch and level by its own amount (sad down, surprise far up, angry louder than happy),
+    so the pattern of the other turns' offsets says which cluster this turn is in: the lowest of three
+    pitch levels, the loud one beside a calmer level, and so on. A median reference alone cannot, when
+    most of a speaker's turns are not neutral. Histograms are averaged over the other turns, so a long
+    call and a short one look alike; with no other turn everything is zero."""
+    f0 = stats[:, UTT_STATS.index("f0_median")]
+    level = stats[:, UTT_STATS.index("energy_mean")]
+    out = np.zeros((len(stats), CONTEXT_DIM))
+    for k in range(len(stats)):
+        others = np.arange(len(stats)) != k
+        if not others.any():
+            continue
+        df, dl = f0[others] - f0[k], level[others] - level[k]
+        pitch = _kernel(df, PITCH_BINS, PITCH_WIDTH)
+        joint = pitch[:, :, None] * _kernel(dl, JOINT_LEVEL_BINS, JOINT_LEVEL_WIDTH)[:, None, :]
+        quantiles = [0, 25, 50, 75, 100]
+        out[k] = np.concatenate(
+            [
+                pitch.mean(0),
+                _kernel(dl, LEVEL_BINS, LEVEL_WIDTH).mean(0),
+                joint.mean(0).ravel(),
+                -np.percentile(df, quantiles),
+                -np.percentile(dl, quantiles),
+            ]
+        )
+    return out
+
+
 def speaker_normalise(raws: Sequence[RawFeatures]) -> list[SerInput]:
     """Each wave against all of ``raws`` (ONE speaker's turns in ONE call): frames get the speaker's mean
     spectrum, level and median pitch subtracted; the stats vector holds the utterance's own prosody, its
-    difference from the speaker's typical turn, that reference itself and the log number of turns (how
-    much the reference can be trusted: with one turn every difference is zero)."""
+    difference from the speaker's typical turn, that reference itself, the log number of turns (how
+    much the reference can be trusted: with one turn every difference is zero) and the
+    :func:`call_context` of the speaker's other turns."""
     stats = np.stack([r.stats for r in raws])
     ref = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else 0.0 for c in stats.T])
     stats = np.where(np.isfinite(stats), stats, ref)
@@ -190,8 +237,9 @@ def speaker_normalise(raws: Sequence[RawFeatures]) -> list[SerInput]:
     mel_ref = active[:, :n_mels].mean(axis=0)
     energy_ref = float(active[:, n_mels].mean())
     f0_ref = ref[UTT_STATS.index("f0_median")]
+    context = call_context(stats)
     out = []
-    for r, s in zip(raws, stats, strict=True):
+    for r, s, ctx in zip(raws, stats, context, strict=True):
         f = r.frames.astype(np.float64)
         voiced = f[:, n_mels + 1] != 0
         frames = np.column_stack(
@@ -203,7 +251,7 @@ def speaker_normalise(raws: Sequence[RawFeatures]) -> list[SerInput]:
                 r.active.astype(np.float64),
             ]
         )
-        vec = np.concatenate([s, s - ref, ref, [np.log(len(raws))]])
+        vec = np.concatenate([s, s - ref, ref, [np.log(len(raws))], ctx])
         out.append(SerInput(frames.astype(np.float32), vec.astype(np.float32)))
     return out
 

@@ -19,12 +19,13 @@ from transformers import AutoConfig, AutoModel
 from callqa.data.constants import EMOTIONS, SAMPLE_RATE
 from callqa.models.asr.hf_ctc import Upsample
 from callqa.models.ser.encoder import AttentiveStatsPooling, length_mask
+from callqa.models.ser.features import FeatureConfig
 
 
 @dataclass
 class HFSerConfig:
     path: str = ""
-    stats_dim: int = 34
+    stats_dim: int = FeatureConfig().stats_dim
     n_classes: int = len(EMOTIONS)
     freeze_encoder: bool = False
     freeze_feature_encoder: bool = True
