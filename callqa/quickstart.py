@@ -30,16 +30,13 @@ from callqa.serving.pipeline import CallPipeline
 log = logging.getLogger(__name__)
 
 
-def _reusable(corpus: Path, preset: str, seed: int) -> bool:
+def _reusable(corpus: Path, **expected: object) -> bool:
+    """Whether a corpus folder is already there and its corpus.json has every ``expected`` value."""
     try:
         info = Corpus(corpus).info
     except CorpusError:  # none there yet
         return False
-    return (info.get("preset"), info.get("seed"), info.get("generator_version")) == (
-        preset,
-        seed,
-        GENERATOR_VERSION,
-    )
+    return all(info.get(k) == v for k, v in expected.items())
 
 
 BASE_ASR = Path(str(resources.files("callqa.models") / "asr" / "base" / "asr-base.ckpt"))
@@ -87,7 +84,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
 
 def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int | None = None) -> None:
     corpus = out / "corpus"
-    if _reusable(corpus, preset, seed):
+    if _reusable(corpus, preset=preset, seed=seed, generator_version=GENERATOR_VERSION):
         log.info("reusing the %s corpus in %s", preset, corpus)
     else:
         log.info("stage 1/4: generating the %s synthetic corpus in %s", preset, corpus)
@@ -132,11 +129,7 @@ def call_stage(corpus: Path, out: Path, pipeline: CallPipeline, handwritten: Pat
         for line in turn_table(result):
             console.print(line, markup=False, highlight=False)
     hand_dir = out / "handwritten"
-    try:
-        reuse = Corpus(hand_dir).info.get("handwritten_version") == HANDWRITTEN_VERSION
-    except CorpusError:
-        reuse = False
-    if not reuse or handwritten is not None:
+    if handwritten is not None or not _reusable(hand_dir, handwritten_version=HANDWRITTEN_VERSION):
         render_handwritten(hand_dir, overwrite=True, path=handwritten)
     hand = evaluate_pipeline(pipeline, hand_dir, "test")
     figures = {"test": test.summary(), "handwritten": hand.summary()}

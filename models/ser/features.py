@@ -65,8 +65,12 @@ PITCH_BINS = np.arange(-8.0, 8.01, 0.5)
 LEVEL_BINS = np.arange(-8.0, 8.01, 1.0)
 JOINT_LEVEL_BINS = np.arange(-8.0, 8.01, 2.0)
 PITCH_WIDTH, LEVEL_WIDTH, JOINT_LEVEL_WIDTH = 0.4, 0.8, 1.5
-#: pitch histogram, level histogram, joint pitch x level histogram, 5 pitch and 5 level quantile offsets
-CONTEXT_DIM = len(PITCH_BINS) + len(LEVEL_BINS) + len(PITCH_BINS) * len(JOINT_LEVEL_BINS) + 10
+#: Percentiles of the other turns' pitch and level offsets.
+CONTEXT_QUANTILES = (0, 25, 50, 75, 100)
+#: pitch histogram, level histogram, joint pitch x level histogram, pitch and level quantile offsets
+CONTEXT_DIM = (
+    len(PITCH_BINS) + len(LEVEL_BINS) + len(PITCH_BINS) * len(JOINT_LEVEL_BINS) + 2 * len(CONTEXT_QUANTILES)
+)
 
 #: The minimum a wave may be; shorter ones are zero-padded to it.
 MIN_SAMPLES = 400
@@ -201,21 +205,20 @@ def call_context(stats: np.ndarray) -> np.ndarray:
     f0 = stats[:, UTT_STATS.index("f0_median")]
     level = stats[:, UTT_STATS.index("energy_mean")]
     out = np.zeros((len(stats), CONTEXT_DIM))
+    if len(stats) < 2:
+        return out
     for k in range(len(stats)):
         others = np.arange(len(stats)) != k
-        if not others.any():
-            continue
         df, dl = f0[others] - f0[k], level[others] - level[k]
         pitch = _kernel(df, PITCH_BINS, PITCH_WIDTH)
         joint = pitch[:, :, None] * _kernel(dl, JOINT_LEVEL_BINS, JOINT_LEVEL_WIDTH)[:, None, :]
-        quantiles = [0, 25, 50, 75, 100]
         out[k] = np.concatenate(
             [
                 pitch.mean(0),
                 _kernel(dl, LEVEL_BINS, LEVEL_WIDTH).mean(0),
                 joint.mean(0).ravel(),
-                -np.percentile(df, quantiles),
-                -np.percentile(dl, quantiles),
+                -np.percentile(df, CONTEXT_QUANTILES),
+                -np.percentile(dl, CONTEXT_QUANTILES),
             ]
         )
     return out
