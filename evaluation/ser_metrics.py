@@ -98,11 +98,17 @@ def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray
     return out
 
 
-def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: float = 0.95) -> float:
-    """The lowest confidence threshold at which the kept dev turns are ``target_accuracy`` right (so
-    as few turns as possible are "uncertain"); the highest confidence seen if none reaches it."""
+def choose_threshold(
+    probs: np.ndarray, labels: np.ndarray, target_accuracy: float = 0.95, min_coverage: float = 0.5
+) -> float:
+    """The lowest confidence threshold at which the kept dev turns are ``target_accuracy`` right (so as
+    few turns as possible are "uncertain"), but never one that leaves fewer than ``min_coverage`` of the
+    turns labelled: a weak model would otherwise call nearly every turn uncertain, which tells a QA team
+    nothing. Then it is the highest threshold that still labels ``min_coverage``."""
     grid = np.round(np.linspace(0.2, 0.99, 80), 4)
-    for row in coverage_curve(probs, labels, grid):
-        if row["coverage"] > 0 and row["accuracy"] >= target_accuracy:
+    curve = coverage_curve(probs, labels, grid)
+    for row in curve:
+        if row["coverage"] >= min_coverage and row["accuracy"] >= target_accuracy:
             return row["threshold"]
-    return float(grid[-1])
+    covered = [row["threshold"] for row in curve if row["coverage"] >= min_coverage]
+    return float(covered[-1]) if covered else float(grid[0])

@@ -40,3 +40,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def hyper_parameters(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_checkpoint(path).get("hyper_parameters", {})
+
+
+def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The bare model's weights in a LightningModule checkpoint (``model.`` prefix dropped). A packaged
+    base may hold int8 weights with per-row scales; they come back as float here, and fp16 ones are
+    cast by ``load_state_dict`` as it copies into the fp32 parameters."""
+    scales = ckpt.get("int8_scales", {})
+    return {
+        k.removeprefix("model."): v.float() * scales[k] if k in scales else v
+        for k, v in ckpt["state_dict"].items()
+        if k.startswith("model.")
+    }

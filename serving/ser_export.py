@@ -31,7 +31,7 @@ from callqa.evaluation.ser_metrics import (
     fit_temperature,
     softmax,
 )
-from callqa.models.checkpoint import read_checkpoint
+from callqa.models.checkpoint import model_state, read_checkpoint
 from callqa.models.registry import build_ser_model
 from callqa.models.ser.features import FeatureConfig, FeatureExtractor, SerInput, pad_batch, speaker_inputs
 from callqa.serving.export import quantize_int8
@@ -48,9 +48,9 @@ def load_ser_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
     hp = ckpt.get("hyper_parameters", {})
     if "model" not in hp or "features" not in hp:
         raise ValueError(f"{path}: not a SER checkpoint (no model/features hyper-parameters)")
+    FeatureConfig.from_dict(hp["features"], str(path))
     model = build_ser_model(hp["model"], load_weights=False)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state)
+    model.load_state_dict(model_state(ckpt))
     return model.eval(), hp
 
 
@@ -79,7 +79,7 @@ def export_onnx(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> 
     """TorchScript exporter with dynamic batch and time axes (example batch of 2)."""
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (24000, 16000)]
-    ext = FeatureExtractor(FeatureConfig(**json.loads(metadata["callqa.features"])))
+    ext = FeatureExtractor(FeatureConfig.from_dict(json.loads(metadata["callqa.features"])))
     feed = _inputs(_kind(model), speaker_inputs(waves, ext), waves)
     names = list(feed)
     time_axis = {n: {0: "batch", 1: "time"} for n in names if n in ("frames", "wave")}
@@ -119,7 +119,7 @@ def synthetic_parity(model: torch.nn.Module, onnx_path: Path, features: dict) ->
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ext = FeatureExtractor(FeatureConfig(**features))
+    ext = FeatureExtractor(FeatureConfig.from_dict(features))
     rng = np.random.default_rng(1)
     rows = []
     for batch in (1, 3, 8):
@@ -152,7 +152,7 @@ def _split_logits(
     """(onnx logits, labels, eager logits) over a corpus split's turns, normalised per speaker."""
     from callqa.training.ser_data import load_items
 
-    items = load_items([corpus], FeatureConfig(**features)).get(split, [])
+    items = load_items([corpus], FeatureConfig.from_dict(features)).get(split, [])
     if not items:
         raise ValueError(f"{corpus}: no {split} turns")
     wave_kind = "wave" in {i.name for i in sess.get_inputs()}

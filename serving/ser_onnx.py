@@ -41,7 +41,8 @@ class OnnxSer:
         self.sample_rate = int(meta["callqa.sample_rate"])
         self.temperature = float(meta.get("callqa.temperature", 1.0))
         self.threshold = float(meta.get("callqa.threshold", 0.0))
-        self.extractor = FeatureExtractor(FeatureConfig(**json.loads(meta["callqa.features"])))
+        features = FeatureConfig.from_dict(json.loads(meta["callqa.features"]), self.path)
+        self.extractor = FeatureExtractor(features)
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def logits(self, waves: Sequence[np.ndarray]) -> np.ndarray:

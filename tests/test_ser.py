@@ -20,7 +20,15 @@ from callqa.evaluation.ser_metrics import (
     softmax,
 )
 from callqa.models.registry import build_ser_model
-from callqa.models.ser.features import UTT_STATS, FeatureConfig, FeatureExtractor, speaker_inputs
+from callqa.models.ser.features import (
+    UTT_STATS,
+    FeatureConfig,
+    FeatureExtractor,
+    RawFeatures,
+    gate_pitch,
+    speaker_inputs,
+    speaker_normalise,
+)
 from callqa.serving.ser_export import export_ser
 from callqa.serving.ser_onnx import load_ser
 
@@ -49,6 +57,34 @@ def test_features_measure_pitch_relative_to_the_speaker() -> None:
     )
 
 
+def test_pitch_gate_discards_a_turn_tracked_on_a_harmonic() -> None:
+    """A turn whose frames were tracked two octaves up (a harmonic of a band-passed low voice) must
+    not move the speaker's reference nor its own median: the speaker's modal pitch anchors the gate."""
+    ext = FeatureExtractor()
+    raws = [ext.raw(voice(110.0, seed=k)) for k in range(4)] + [ext.raw(voice(130.0, seed=9))]
+    broken = raws[0].frames.copy()
+    voiced = np.flatnonzero(broken[:, -2] != 0)
+    broken[voiced[: int(0.7 * len(voiced))], -2] += 24.0  # most of turn 0 on the fourth harmonic
+    stats = raws[0].stats.copy()
+    stats[F0] = np.median(broken[voiced, -2])
+    raws[0] = RawFeatures(broken, raws[0].active, stats)
+    gated = gate_pitch(raws, FeatureConfig())
+    assert gated[0].stats[F0] == pytest.approx(raws[1].stats[F0], abs=0.5)
+    xs = speaker_normalise(raws, FeatureConfig())
+    assert abs(xs[1].stats[N + F0]) < 0.2  # the reference is the calm voices, not the broken turn
+    assert xs[4].stats[N + F0] == pytest.approx(12 * np.log2(130 / 110), abs=0.4)
+    ungated = speaker_normalise(raws, FeatureConfig(f0_gate=0.0))
+    assert ungated[0].stats[F0] > xs[0].stats[F0] + 12
+
+
+def test_features_of_another_version_are_refused(tmp_path: Path) -> None:
+    old = FeatureConfig().to_dict()
+    del old["version"]  # written before versions were recorded
+    with pytest.raises(ValueError, match=r"old\.onnx: SER features version 1"):
+        FeatureConfig.from_dict(old, "old.onnx")
+    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+
+
 def test_features_take_one_short_or_silent_wave() -> None:
     ext = FeatureExtractor()
     for wave in (voice(200.0, seconds=0.3), np.zeros(10, np.float32), np.zeros(SAMPLE_RATE, np.float32)):
@@ -72,6 +108,9 @@ def test_metrics_and_calibration() -> None:
     thr = choose_threshold(softmax(logits, t), y, 0.9)
     keep = softmax(logits, t).max(1) >= thr
     assert (softmax(logits, t).argmax(1)[keep] == y[keep]).mean() >= 0.9
+    weak = rng.standard_normal((2000, 5))  # no threshold makes chance 90 % right
+    thr = choose_threshold(softmax(weak), y, 0.9, min_coverage=0.5)
+    assert (softmax(weak).max(1) >= thr).mean() >= 0.5
 
 
 def _checkpoint(tmp_path: Path, model: dict) -> Path:
@@ -87,6 +126,18 @@ def _checkpoint(tmp_path: Path, model: dict) -> Path:
         path,
     )
     return path
+
+
+def test_fine_tuning_starts_from_the_base_and_refuses_other_features(tmp_path: Path) -> None:
+    from callqa.training.ser_module import SerModule
+
+    ckpt = _checkpoint(tmp_path, {"type": "encoder", "channels": 16, "conv_layers": 1})
+    tuned = SerModule({"type": "encoder"}, features=FeatureConfig().to_dict(), init_from=str(ckpt))
+    assert tuned.model.cfg.channels == 16  # the base's architecture, not the config's default
+    base = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert all(torch.equal(v, base[k]) for k, v in tuned.state_dict().items() if k.startswith("model."))
+    with pytest.raises(ValueError, match="other feature settings"):
+        SerModule({"type": "encoder"}, features=FeatureConfig(f0_gate=4.0).to_dict(), init_from=str(ckpt))
 
 
 def test_export_parity_and_runtime(tmp_path: Path) -> None:

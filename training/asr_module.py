@@ -11,9 +11,8 @@ import torch
 
 from callqa.data.constants import SAMPLE_RATE
 from callqa.evaluation.metrics import cer
-from callqa.models.asr.checkpoint import model_state
 from callqa.models.asr.decoding import greedy_ids
-from callqa.models.checkpoint import read_checkpoint
+from callqa.models.checkpoint import model_state, read_checkpoint
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer, normalize
 from callqa.training.schedule import schedule_length, warmup_cosine

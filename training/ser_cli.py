@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from callqa.training.ser_data import SerDataModule
 from callqa.training.ser_module import SerModule
 
 log = logging.getLogger(__name__)
+
+BASE_SER = Path(str(resources.files("callqa.models") / "ser" / "base" / "ser-base.ckpt"))
+
+
+def _config(name: str) -> Path:
+    return Path(str(resources.files("callqa.configs") / "ser" / name))
 
 
 class SerCLI(TrainCLI):
@@ -58,17 +65,27 @@ def ser_stage(
     config: str | os.PathLike[str] | None = None,
     eval_corpus: str | os.PathLike[str] | None = None,
     extra: list[str] | None = None,
+    base: Path | None = BASE_SER,
 ) -> dict[str, Any]:
-    """Train SER on ``corpus`` (configs/ser/quickstart.yaml unless ``config``), export it with the parity
-    gate and int8, evaluate it on the test split (held-out voices) of ``eval_corpus`` or ``corpus``;
-    returns the evaluation report (``report["metrics"]["ua"]`` is the held-out UA)."""
-    from importlib import resources
+    """Train SER on ``corpus``, export it with the parity gate and int8, evaluate it on the test split
+    (held-out voices) of ``eval_corpus`` or ``corpus``; returns the evaluation report
+    (``report["metrics"]["ua"]`` is the held-out UA).
 
+    Without ``config``: fine-tune ``base`` (configs/ser/finetune.yaml) where that file exists, else train
+    from scratch (configs/ser/quickstart.yaml). A corpus whose callers keep one mood per call, as the
+    small one's do, gives a from-scratch model little contrast within a speaker to learn from."""
     from callqa.evaluation.ser_eval import evaluate_ser
     from callqa.serving.ser_export import export_ser
 
     out = Path(out)
-    config = config or Path(str(resources.files("callqa.configs") / "ser" / "quickstart.yaml"))
+    extra = list(extra or [])
+    if config is None and base is not None and base.is_file():
+        config = _config("finetune.yaml")
+        extra.insert(0, f"--model.init_from={base}")
+        log.info("fine-tuning the SER base %s", base)
+    elif config is None:
+        config = _config("quickstart.yaml")
+        log.warning("no SER base at %s: training from scratch (configs/ser/base.yaml makes one)", base)
     t0 = time.perf_counter()
     cli = train_ser(
         [
@@ -77,7 +94,7 @@ def ser_stage(
             f"--data.corpora=[{corpus}]",
             f"--trainer.default_root_dir={out}",
             f"--trainer.callbacks.init_args.dirpath={out / 'checkpoints'}",
-            *(extra or []),
+            *extra,
         ]
     )
     train_s = time.perf_counter() - t0

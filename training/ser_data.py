@@ -114,7 +114,7 @@ def load_items(
         for u in call_turns(corpus):
             groups[group_key(u)].append(u)
         for utts in groups.values():
-            for u, x in zip(utts, speaker_normalise([raws[u.id] for u in utts]), strict=True):
+            for u, x in zip(utts, speaker_normalise([raws[u.id] for u in utts], cfg), strict=True):
                 items[str(u.split)].append(SerItem(u, corpus.dir, x, EMOTIONS.index(str(u.emotion))))
     return dict(items)
 

@@ -12,6 +12,7 @@ import torch
 
 from callqa.data.constants import EMOTIONS
 from callqa.evaluation.ser_metrics import classification_metrics
+from callqa.models.checkpoint import CheckpointError, model_state, read_checkpoint
 from callqa.models.registry import build_ser_model
 from callqa.models.ser.features import FeatureConfig
 from callqa.training.schedule import schedule_length, warmup_cosine
@@ -26,6 +27,18 @@ def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.T
     return batch["frames"], batch["lengths"], batch["stats"]
 
 
+def _read_base(path: str, features: dict[str, Any] | None) -> dict[str, Any]:
+    """A SER checkpoint to start from, refused when its features are not the data's."""
+    base = read_checkpoint(path)
+    hp = base.get("hyper_parameters", {})
+    if "model" not in hp or "features" not in hp:
+        raise CheckpointError(f"{path}: not a SER checkpoint (no model/features hyper-parameters)")
+    made_with = FeatureConfig.from_dict(hp["features"], path)
+    if features is not None and FeatureConfig.from_dict(features) != made_with:
+        raise ValueError(f"{path}: made with other feature settings than the data's: {hp['features']}")
+    return base
+
+
 class SerModule(L.LightningModule):
     def __init__(
         self,
@@ -38,18 +51,25 @@ class SerModule(L.LightningModule):
         warmup_steps: int = 100,
         total_steps: int | None = None,
         label_smoothing: float = 0.05,
+        init_from: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.labels = EMOTIONS
-        if features is not None:  # the data's feature settings decide the input sizes
-            dims = FeatureConfig(**features)
+        base = _read_base(init_from, features) if init_from else None
+        if base is not None:  # the base decides the architecture and its stats normalisation
+            model = base["hyper_parameters"]["model"]
+        elif features is not None:  # the data's feature settings decide the input sizes
+            dims = FeatureConfig.from_dict(features, "SER checkpoint")
             model = {**model, "stats_dim": dims.stats_dim}
             if model.get("type", "encoder") == "encoder":
                 model["frame_dim"] = dims.frame_dim
         self.model = build_ser_model(model)
         if stats_norm and not self.model.cfg.stats_norm:
             self.model.set_stats_norm(stats_norm)
+        if base is not None:
+            self.model.load_state_dict(model_state(base))
+            log.info("initialised from %s", init_from)
         self.hparams["model"] = {**model, **self._saved_config()}
         weight = torch.tensor(class_weights) if class_weights else None
         self.loss = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)

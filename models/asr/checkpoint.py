@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from torch import nn
 
-from callqa.models.checkpoint import CheckpointError, hyper_parameters, read_checkpoint
+from callqa.models.checkpoint import CheckpointError, hyper_parameters, model_state, read_checkpoint
 from callqa.models.registry import build_asr_model
 from callqa.models.tokenizer import CharTokenizer
 
@@ -25,18 +24,6 @@ def load_asr_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, CharTo
     model = build_asr_model(hp["model"], len(tokenizer), load_weights=False)
     model.load_state_dict(model_state(ckpt))
     return model.eval(), tokenizer, hp
-
-
-def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The bare model's weights in a LightningModule checkpoint (``model.`` prefix dropped). A packaged
-    base may hold int8 weights with per-row scales; they come back as float here, and fp16 ones are
-    cast by ``load_state_dict`` as it copies into the fp32 parameters."""
-    scales = ckpt.get("int8_scales", {})
-    return {
-        k.removeprefix("model."): v.float() * scales[k] if k in scales else v
-        for k, v in ckpt["state_dict"].items()
-        if k.startswith("model.")
-    }
 
 
 def read_tokenizer(path: str | os.PathLike[str]) -> CharTokenizer:

@@ -16,6 +16,9 @@ import numpy as np
 
 from callqa.data.constants import SAMPLE_RATE
 
+#: Bumped whenever the features a model sees change for the same audio (2: speaker-gated pitch).
+FEATURE_VERSION = 2
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -31,9 +34,24 @@ class FeatureConfig:
     f0_max: float = 420.0
     voicing: float = 0.55  # normalised autocorrelation peak above which a frame counts as voiced
     active_db: float = 30.0  # frames within this many dB of the utterance's loud end are speech
+    #: voiced frames further than this (semitones) from the speaker's modal pitch are tracking errors
+    f0_gate: float = 8.0
+    version: int = FEATURE_VERSION
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "model") -> FeatureConfig:
+        """The settings a checkpoint or ONNX file was made with; one made by other feature code is refused
+        rather than fed features it never saw."""
+        version = d.get("version", 1)
+        if version != FEATURE_VERSION:
+            raise ValueError(
+                f"{source}: SER features version {version}, this callqa computes version {FEATURE_VERSION}; "
+                "retrain or re-export the model with this version"
+            )
+        return cls(**d)
 
     @property
     def frame_dim(self) -> int:
@@ -58,6 +76,7 @@ UTT_STATS = (
     "modulation_hz",
     "log_duration",
 )
+F0_STATS = UTT_STATS[:4]  # the pitch statistics come first
 
 #: Where the speaker's other turns lie relative to this one: pitch differences (semitones) and level
 #: differences (dB) are spread over these bin centres with Gaussian kernels of these widths.
@@ -149,13 +168,7 @@ class FeatureExtractor:
     ) -> np.ndarray:
         c = self.cfg
         fps = c.sample_rate / c.hop_length
-        f0 = semitone[voiced]
-        if len(f0) >= 3:
-            t = np.flatnonzero(voiced) / fps
-            slope = float(np.polyfit(t, f0, 1)[0]) if np.ptp(t) > 0 else 0.0
-            f0_stats = [np.median(f0), f0.std(), np.percentile(f0, 90) - np.percentile(f0, 10), slope]
-        else:
-            f0_stats = [np.nan, 0.0, 0.0, 0.0]
+        f0_stats = f0_statistics(semitone, voiced, fps)
         e = energy[active]
         active_s = max(active.sum() / fps, 1e-2)
         onsets = np.sum(np.diff(voiced.astype(np.int8)) == 1) + int(voiced[0])
@@ -178,6 +191,55 @@ class FeatureExtractor:
             ],
             dtype=np.float64,
         )
+
+
+def f0_statistics(semitone: np.ndarray, voiced: np.ndarray, fps: float) -> list[float]:
+    """Median, spread, 10-90 range and slope (semitones per second) of the voiced frames' pitch."""
+    f0 = semitone[voiced]
+    if len(f0) < 3:
+        return [np.nan, 0.0, 0.0, 0.0]
+    t = np.flatnonzero(voiced) / fps
+    slope = float(np.polyfit(t, f0, 1)[0]) if np.ptp(t) > 0 else 0.0
+    spread = float(np.percentile(f0, 90) - np.percentile(f0, 10))
+    return [float(np.median(f0)), float(f0.std()), spread, slope]
+
+
+def modal_pitch(raws: Sequence[RawFeatures], n_mels: int) -> float | None:
+    """The speaker's most common pitch (semitones re 100 Hz) over all voiced frames of their turns."""
+    col = [r.frames[:, n_mels + 1] for r in raws]
+    pooled = np.concatenate([f[f != 0] for f in col]) if col else np.zeros(0)
+    if len(pooled) < 10:
+        return None
+    edges = np.arange(-30.0, 40.01, 0.5)
+    hist = np.convolve(np.histogram(pooled, edges)[0], np.ones(5) / 5, mode="same")
+    return float(edges[np.argmax(hist)] + 0.25)
+
+
+def gate_pitch(raws: Sequence[RawFeatures], cfg: FeatureConfig) -> list[RawFeatures]:
+    """Drop voiced frames far from the speaker's modal pitch and recompute the pitch statistics.
+
+    Telephone band-pass removes a low voice's fundamental, so a frame-wise tracker often locks onto a
+    harmonic (two to five times F0) for a stretch; when that stretch is most of a turn, the turn's median
+    pitch is off by one or two octaves (seen on 8 % of turns, turning a 0.2-semitone spread between a
+    speaker's calm turns into 4). Errors are not consistent across turns but the true pitch is, so the
+    speaker's mode over all turns is a reliable anchor; emotions move pitch by a few semitones, well
+    inside the gate."""
+    if not raws or cfg.f0_gate <= 0:
+        return list(raws)
+    n_mels = raws[0].frames.shape[1] - 3
+    centre = modal_pitch(raws, n_mels)
+    if centre is None:
+        return list(raws)
+    fps = cfg.sample_rate / cfg.hop_length
+    out = []
+    for r in raws:
+        frames = r.frames.copy()
+        st = frames[:, n_mels + 1]
+        st[np.abs(st - centre) >= cfg.f0_gate] = 0.0
+        stats = r.stats.copy()
+        stats[: len(F0_STATS)] = f0_statistics(st, st != 0, fps)
+        out.append(RawFeatures(frames, r.active, stats))
+    return out
 
 
 @dataclass
@@ -224,12 +286,14 @@ def call_context(stats: np.ndarray) -> np.ndarray:
     return out
 
 
-def speaker_normalise(raws: Sequence[RawFeatures]) -> list[SerInput]:
+def speaker_normalise(raws: Sequence[RawFeatures], cfg: FeatureConfig | None = None) -> list[SerInput]:
     """Each wave against all of ``raws`` (ONE speaker's turns in ONE call): frames get the speaker's mean
     spectrum, level and median pitch subtracted; the stats vector holds the utterance's own prosody, its
     difference from the speaker's typical turn, that reference itself, the log number of turns (how
     much the reference can be trusted: with one turn every difference is zero) and the
-    :func:`call_context` of the speaker's other turns."""
+    :func:`call_context` of the speaker's other turns. Pitch is first gated around the speaker's modal
+    pitch (:func:`gate_pitch`)."""
+    raws = gate_pitch(raws, cfg or FeatureConfig())
     stats = np.stack([r.stats for r in raws])
     ref = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else 0.0 for c in stats.T])
     stats = np.where(np.isfinite(stats), stats, ref)
@@ -263,7 +327,7 @@ def speaker_inputs(waves: Sequence[np.ndarray], extractor: FeatureExtractor) -> 
     """Features of all of one speaker's waves in one call, normalised across them."""
     if not len(waves):
         return []
-    return speaker_normalise([extractor.raw(w) for w in waves])
+    return speaker_normalise([extractor.raw(w) for w in waves], extractor.cfg)
 
 
 def pad_batch(inputs: Sequence[SerInput]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
