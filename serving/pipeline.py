@@ -7,6 +7,11 @@ silences and overlaps → PII masked unless raw text is asked for.
 Memory is bounded by the recording itself (float32 at 8 kHz, 230 MB for a 60-minute stereo call) plus
 one ASR batch, and time grows linearly with the length: no stage sees more than ``max_segment`` seconds
 or ``batch_seconds`` of padded audio at once. onnxruntime and NumPy only; torch is never imported here.
+
+Each segment reaches the models with ``margin`` seconds of its channel either side (the turn times stay
+the detector's): a detector cuts a little early or late, and the ASR, trained with such edges
+(training/transforms.py ``edge_context``), reads a turn best with some line around it. 0.3 s was best
+on the small corpus's dev calls (CER 0.436 at 0, 0.422 at 0.3, 0.427 at 0.4).
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ class CallPipeline:
         *,
         max_segment: float = 15.0,
         batch_seconds: float = 120.0,
-        margin: float = 0.0,
+        margin: float = 0.3,
         beam: int = 1,
         hotwords: Any = None,
         lm: Any = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from callqa.data.segments import load_utterance
 from callqa.models.asr.checkpoint import read_tokenizer
 from callqa.models.tokenizer import CharTokenizer
 from callqa.training.sampler import DurationBatchSampler
-from callqa.training.transforms import augment
+from callqa.training.transforms import augment, edge_context
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,25 @@ log = logging.getLogger(__name__)
 class Item:
     utt: Utterance
     root: Path
+    #: seconds of the same channel free of other speech before and after the utterance
+    room: tuple[float, float] = (0.0, 0.0)
+
+
+def quiet_room(utts: list[Utterance], tail: float = 0.5) -> dict[str, tuple[float, float]]:
+    """For each call turn, the gap to the previous and next utterance on its channel of its call (the
+    first turn's gap reaches back to the start of the file; the last's is ``tail``)."""
+    by_line: dict[tuple[str, int | None], list[Utterance]] = defaultdict(list)
+    for u in utts:
+        if u.call_id:
+            by_line[(u.call_id, u.channel)].append(u)
+    room = {}
+    for line in by_line.values():
+        line.sort(key=lambda u: u.offset)
+        ends = [0.0] + [u.offset + u.duration for u in line[:-1]]
+        starts = [u.offset for u in line[1:]] + [line[-1].offset + line[-1].duration + tail]
+        for u, prev_end, next_start in zip(line, ends, starts, strict=True):
+            room[u.id] = (max(0.0, u.offset - prev_end), max(0.0, next_start - u.offset - u.duration))
+    return room
 
 
 def load_items(corpora: list[str | os.PathLike[str]], split: str, coverage: bool) -> list[Item]:
@@ -35,7 +55,9 @@ def load_items(corpora: list[str | os.PathLike[str]], split: str, coverage: bool
     items: list[Item] = []
     for root in corpora:
         corpus = Corpus(root)
-        items += [Item(u, corpus.dir) for u in corpus.split_utterances(split)]
+        utts = corpus.split_utterances(split)
+        room = quiet_room(utts)
+        items += [Item(u, corpus.dir, room.get(u.id, (0.0, 0.0))) for u in utts]
         if coverage:
             items += [Item(u, corpus.dir) for u in corpus.coverage if u.split == split]
     return items
@@ -56,9 +78,14 @@ class AsrDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str, str]:
         item = self.items[i]
-        wave = load_utterance(item.utt, item.root, SAMPLE_RATE)
+        utt = item.utt
+        rng = np.random.default_rng((torch.initial_seed(), i))
+        if self.train and item.room != (0.0, 0.0):
+            offset, duration = edge_context(utt.offset, utt.duration, item.room, rng)
+            utt = utt.model_copy(update={"offset": offset, "duration": duration})
+        wave = load_utterance(utt, item.root, SAMPLE_RATE)
         if self.train:
-            wave = augment(wave, np.random.default_rng((torch.initial_seed(), i)), SAMPLE_RATE)
+            wave = augment(wave, rng, SAMPLE_RATE)
         tokens = torch.tensor(self.tokenizer.encode(item.utt.text), dtype=torch.long)
         return (
             torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)),

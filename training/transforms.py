@@ -1,7 +1,8 @@
 """Per-sample audio augmentations for ASR training: pure functions of (waveform, rng).
 
 Speed perturbation (0.9/1.0/1.1, Ko et al., 2015) changes tempo and pitch together, the cheapest way to
-make a few voices sound like more; added noise at a random SNR widens the channel conditions.
+make a few voices sound like more; added noise at a random SNR widens the channel conditions. Edge
+context widens a call turn's cut into the line around it, as a voice-activity detector's cut would be.
 """
 
 from __future__ import annotations
@@ -39,3 +40,23 @@ def augment(
     if rng.random() < noise_prob:
         wave = add_noise(wave, float(rng.uniform(*snr_db)), rng)
     return wave
+
+
+def edge_context(
+    offset: float,
+    duration: float,
+    room: tuple[float, float],
+    rng: np.random.Generator,
+    max_edge: float = 0.5,
+    prob: float = 0.5,
+) -> tuple[float, float]:
+    """(offset, duration) of a cut that reaches up to ``max_edge`` seconds into the line before and after
+    the turn, each side on its own with probability ``prob``, never further than ``room`` (the quiet
+    stretch of the same channel before and after it, so no other speech comes in unlabelled).
+
+    Call turns are cut at the exact ends of their speech, but the call pipeline cuts where its voice
+    activity detector does, a little early or late; a model that never heard a turn with line noise at
+    its edges read a tenth of a second of it as speech and garbled the whole turn (CER 0.35 -> 0.55)."""
+    before = float(rng.uniform(0.0, min(max_edge, room[0]))) if rng.random() < prob else 0.0
+    after = float(rng.uniform(0.0, min(max_edge, room[1]))) if rng.random() < prob else 0.0
+    return offset - before, duration + before + after
