@@ -28,6 +28,7 @@ from callqa.data.corpus import Corpus
 from callqa.data.schema import Utterance
 from callqa.data.segments import load_utterance
 from callqa.models.ser.features import (
+    FEATURE_VERSION,
     FeatureConfig,
     FeatureExtractor,
     RawFeatures,
@@ -180,7 +181,10 @@ class SerDataModule(L.LightningDataModule):
         super().__init__()
         self.corpora, self.batch_size, self.num_workers = corpora, batch_size, num_workers
         self.cache_dir, self.waves, self.max_frames = cache_dir, waves, max_frames
-        self.feature_config = FeatureConfig(**(features or {}))
+        # settings left out are this version's; an explicit other version is refused
+        self.feature_config = FeatureConfig.from_dict(
+            {"version": FEATURE_VERSION, **(features or {})}, "data.features"
+        )
         self._items: dict[str, list[SerItem]] | None = None
 
     @property
