@@ -31,8 +31,9 @@ from callqa.evaluation.ser_metrics import (
     fit_temperature,
     softmax,
 )
-from callqa.models.checkpoint import model_state, read_checkpoint
+from callqa.models.checkpoint import model_state
 from callqa.models.registry import build_ser_model
+from callqa.models.ser.checkpoint import read_ser_checkpoint
 from callqa.models.ser.features import FeatureConfig, FeatureExtractor, SerInput, pad_batch, speaker_inputs
 from callqa.serving.export import quantize_int8
 
@@ -44,11 +45,8 @@ TARGET_ACCURACY = 0.9
 
 
 def load_ser_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
-    ckpt = read_checkpoint(path)
-    hp = ckpt.get("hyper_parameters", {})
-    if "model" not in hp or "features" not in hp:
-        raise ValueError(f"{path}: not a SER checkpoint (no model/features hyper-parameters)")
-    FeatureConfig.from_dict(hp["features"], str(path))
+    ckpt = read_ser_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
     model = build_ser_model(hp["model"], load_weights=False)
     model.load_state_dict(model_state(ckpt))
     return model.eval(), hp

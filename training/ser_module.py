@@ -12,8 +12,9 @@ import torch
 
 from callqa.data.constants import EMOTIONS
 from callqa.evaluation.ser_metrics import classification_metrics
-from callqa.models.checkpoint import CheckpointError, model_state, read_checkpoint
+from callqa.models.checkpoint import model_state
 from callqa.models.registry import build_ser_model
+from callqa.models.ser.checkpoint import read_ser_checkpoint
 from callqa.models.ser.features import FeatureConfig
 from callqa.training.schedule import schedule_length, warmup_cosine
 
@@ -29,13 +30,10 @@ def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.T
 
 def _read_base(path: str, features: dict[str, Any] | None) -> dict[str, Any]:
     """A SER checkpoint to start from, refused when its features are not the data's."""
-    base = read_checkpoint(path)
-    hp = base.get("hyper_parameters", {})
-    if "model" not in hp or "features" not in hp:
-        raise CheckpointError(f"{path}: not a SER checkpoint (no model/features hyper-parameters)")
-    made_with = FeatureConfig.from_dict(hp["features"], path)
+    base = read_ser_checkpoint(path)
+    made_with = FeatureConfig.from_dict(base["hyper_parameters"]["features"], path)
     if features is not None and FeatureConfig.from_dict(features) != made_with:
-        raise ValueError(f"{path}: made with other feature settings than the data's: {hp['features']}")
+        raise ValueError(f"{path}: made with other feature settings than the data's: {made_with.to_dict()}")
     return base
 
 
