@@ -25,9 +25,11 @@ from callqa.models.ser.features import (
     FeatureConfig,
     FeatureExtractor,
     RawFeatures,
+    _peers,
     gate_pitch,
     speaker_inputs,
     speaker_normalise,
+    turn_offsets,
 )
 from callqa.serving.ser_export import export_ser
 from callqa.serving.ser_onnx import load_ser
@@ -77,10 +79,49 @@ def test_pitch_gate_discards_a_turn_tracked_on_a_harmonic() -> None:
     assert ungated[0].stats[F0] > xs[0].stats[F0] + 12
 
 
+def hiss(seconds: float, level: float, seed: int) -> np.ndarray:
+    """Band noise around 3 kHz: a crude fricative, much quieter than a vowel at the same voice effort."""
+    x = np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))
+    spec = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+    spec[(freqs < 2500) | (freqs > 3500)] = 0
+    y = np.fft.irfft(spec, len(x))
+    return (level * y / y.std()).astype(np.float32)
+
+
+def test_turns_are_compared_sound_by_sound_not_by_their_mean_level() -> None:
+    """Two turns of one speaker with different words (one mostly vowels, one mostly fricatives), the
+    second said 3 dB louder: their mean levels differ by the words far more than by the voice, while
+    comparing like frames recovers the 3 dB."""
+    ext = FeatureExtractor()
+    gain = 10 ** (3 / 20)
+    vowels = np.concatenate([voice(120.0, 2.0, seed=1), hiss(0.5, 0.02, 2)])
+    fricatives = gain * np.concatenate([voice(120.0, 0.5, seed=3), hiss(2.0, 0.02, 4)])
+    raws = [ext.raw(vowels), ext.raw(fricatives)]
+    stats = np.stack([r.stats for r in raws])
+    pitch, level = turn_offsets(raws, stats, FeatureConfig())
+    assert level[1, 0] == pytest.approx(3.0, abs=0.5) and level[0, 1] == -level[1, 0]
+    assert abs(pitch[1, 0]) < 0.3
+    mean_gap = stats[1, UTT_STATS.index("energy_mean")] - stats[0, UTT_STATS.index("energy_mean")]
+    assert abs(mean_gap - 3.0) > 2.0  # what version 2 compared
+    medians, _ = turn_offsets(raws, stats, FeatureConfig(match_frames=0))
+    assert medians[1, 0] == pytest.approx(stats[1, F0] - stats[0, F0])
+
+
+def test_a_turn_is_compared_with_a_bounded_number_of_neighbours() -> None:
+    assert _peers(0, 5, None).tolist() == [1, 2, 3, 4]
+    assert _peers(0, 100, 4).tolist() == [1, 2, 3, 4]
+    assert _peers(50, 100, 4).tolist() == [48, 49, 51, 52]
+    assert _peers(99, 100, 4).tolist() == [95, 96, 97, 98]
+
+
 def test_features_of_another_version_are_refused(tmp_path: Path) -> None:
     old = FeatureConfig().to_dict()
     del old["version"]  # written before versions were recorded
     with pytest.raises(ValueError, match=r"old\.onnx: SER features version 1"):
+        FeatureConfig.from_dict(old, "old.onnx")
+    old["version"] = 2  # before turns were compared sound by sound
+    with pytest.raises(ValueError, match="version 2"):
         FeatureConfig.from_dict(old, "old.onnx")
     assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
 

@@ -59,7 +59,7 @@ def group_key(u: Utterance) -> tuple[str, str]:
 
 
 def _cache_path(corpus: Corpus, cfg: FeatureConfig, cache_dir: Path) -> Path:
-    key = json.dumps([corpus.fingerprint, str(corpus.dir.resolve()), cfg.to_dict()], sort_keys=True)
+    key = json.dumps([corpus.fingerprint, str(corpus.dir.resolve()), cfg.raw_dict()], sort_keys=True)
     return cache_dir / f"{corpus.dir.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
 
 
