@@ -145,6 +145,22 @@ def test_packaged_checkpoint_carries_its_mlflow_run_summary(
     assert beside["mlflow"]["run_id"] == run.info.run_id
 
 
+def test_package_summary_shows_the_metrics_of_the_packaged_step(tmp_path: Path) -> None:
+    """A best-dev checkpoint from the middle of a run carries that step's figures, not the last ones."""
+    from callqa.training.package import mlflow_summary
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    run = client.create_run(client.create_experiment("pkg"))
+    for step, value in ((10, 0.5), (20, 0.9), (30, 0.7)):
+        client.log_metric(run.info.run_id, "val/ua", value, step=step)
+    client.log_metric(run.info.run_id, "train/loss", 2.0, step=25)
+    hp = {"mlflow_run_id": run.info.run_id, "mlflow_tracking_uri": uri}
+    at_20 = mlflow_summary(hp, step=20)
+    assert at_20["metrics"] == {"val/ua": 0.9} and at_20["metrics_step"] == 20
+    assert mlflow_summary(hp)["metrics"] == {"train/loss": 2.0, "val/ua": 0.7}
+
+
 def test_schedule_sized_in_epochs_ends_at_its_floor(
     tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
 ) -> None:

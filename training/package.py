@@ -63,9 +63,11 @@ def _architecture(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("mlflow_")}
 
 
-def mlflow_summary(hparams: dict[str, Any]) -> dict[str, Any] | None:
+def mlflow_summary(hparams: dict[str, Any], step: int | None = None) -> dict[str, Any] | None:
     """The run a checkpoint remembers, as its MLflow store has it; None when it has no run or the store
-    does not know it (a checkpoint packaged on another machine)."""
+    does not know it (a checkpoint packaged on another machine). ``metrics`` are each metric's last value
+    logged at or before ``step`` (the packaged checkpoint's), not the run's final ones: a best-dev
+    checkpoint from epoch 4 of 12 must not show epoch 12's figures."""
     run_id, uri = hparams.get("mlflow_run_id"), hparams.get("mlflow_tracking_uri")
     if not run_id or not uri:
         return None
@@ -83,9 +85,23 @@ def mlflow_summary(hparams: dict[str, Any]) -> dict[str, Any] | None:
         "experiment_id": run.info.experiment_id,
         "data_fingerprint": params.get("data_fingerprint"),
         "parameters": int(params["parameters"]) if "parameters" in params else None,
-        "metrics": dict(sorted(run.data.metrics.items())),
+        "metrics": _metrics_at(client, run_id, run.data.metrics, step),
+        "metrics_step": step,
         "val_cer": [[m.step, m.value] for m in client.get_metric_history(run_id, "val/cer")],
     }
+
+
+def _metrics_at(
+    client: mlflow.MlflowClient, run_id: str, final: dict[str, float], step: int | None
+) -> dict[str, float]:
+    if step is None:
+        return dict(sorted(final.items()))
+    out = {}
+    for key in sorted(final):
+        upto = [m for m in client.get_metric_history(run_id, key) if m.step <= step]
+        if upto:
+            out[key] = max(upto, key=lambda m: (m.step, m.timestamp)).value
+    return out
 
 
 def lineage(hparams: dict[str, Any]) -> dict[str, Any] | None:
@@ -156,7 +172,7 @@ def package_checkpoint(
             "global_step": last.get("global_step"),
             "epoch": last.get("epoch"),
             "packaged_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "mlflow": mlflow_summary(last["hyper_parameters"]),
+            "mlflow": mlflow_summary(last["hyper_parameters"], last.get("global_step")),
             "init_from": lineage(last["hyper_parameters"]),
             **(provenance or {}),
         },
