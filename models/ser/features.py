@@ -294,21 +294,22 @@ def turn_offsets(
         return pitch, level
     n_mels = raws[0].frames.shape[1] - 3
     frames = [_match_frames(r, n_mels, cfg.match_frames) for r in raws]
+    compared = np.zeros((n, n), bool)
     for k in range(n):
-        a = frames[k]
-        for j in _peers(k, n, cfg.match_peers):
-            if j < k and k in _peers(j, n, cfg.match_peers):
-                continue  # measured from the other side
-            b = frames[j]
-            d = (a[:, :n_mels] ** 2).sum(1)[:, None] - 2 * a[:, :n_mels] @ b[:, :n_mels].T
-            d += (b[:, :n_mels] ** 2).sum(1)[None, :]
-            nearest = d.argmin(axis=1)
-            level[k, j] = float(np.median(a[:, n_mels] - b[nearest, n_mels]))
-            va, vb = a[:, n_mels + 1] != 0, b[:, n_mels + 1] != 0
-            if va.sum() >= 3 and vb.sum() >= 3:
-                nv = d[np.ix_(va, vb)].argmin(axis=1)
-                pitch[k, j] = float(np.median(a[va, n_mels + 1] - b[vb, n_mels + 1][nv]))
-            level[j, k], pitch[j, k] = -level[k, j], -pitch[k, j]
+        compared[k, _peers(k, n, cfg.match_peers)] = True
+    for k, j in zip(*np.nonzero(compared), strict=True):
+        if j < k and compared[j, k]:
+            continue  # measured from the other side
+        a, b = frames[k], frames[j]
+        d = (a[:, :n_mels] ** 2).sum(1)[:, None] - 2 * a[:, :n_mels] @ b[:, :n_mels].T
+        d += (b[:, :n_mels] ** 2).sum(1)[None, :]
+        nearest = d.argmin(axis=1)
+        level[k, j] = float(np.median(a[:, n_mels] - b[nearest, n_mels]))
+        va, vb = a[:, n_mels + 1] != 0, b[:, n_mels + 1] != 0
+        if va.sum() >= 3 and vb.sum() >= 3:
+            nv = d[np.ix_(va, vb)].argmin(axis=1)
+            pitch[k, j] = float(np.median(a[va, n_mels + 1] - b[vb, n_mels + 1][nv]))
+        level[j, k], pitch[j, k] = -level[k, j], -pitch[k, j]
     return pitch, level
 
 
