@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,15 @@ from callqa.evaluation.ser_metrics import (
 from callqa.models.checkpoint import model_state
 from callqa.models.registry import build_ser_model
 from callqa.models.ser.checkpoint import read_ser_checkpoint
-from callqa.models.ser.features import FeatureConfig, FeatureExtractor, SerInput, pad_batch, speaker_inputs
+from callqa.models.ser.features import (
+    CONTEXT_INPUTS,
+    FeatureConfig,
+    FeatureExtractor,
+    SerInput,
+    speaker_inputs,
+)
 from callqa.serving.export import quantize_int8
+from callqa.serving.ser_onnx import context_rounds, segment_feed
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +60,21 @@ def load_ser_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
     return model.eval(), hp
 
 
-def _inputs(kind: str, xs: list[SerInput], waves: list[np.ndarray] | None) -> dict:
-    """The graph's inputs by name: features, or for an SSL head ("wave" kind) the padded waves."""
-    frames, lengths, stats = pad_batch(xs)
-    if kind == "wave":
-        n = np.array([max(len(w), 400) for w in waves], dtype=np.int64)
-        wave = np.zeros((len(waves), int(n.max())), dtype=np.float32)
-        for k, w in enumerate(waves):
-            wave[k, : len(w)] = w
-        return {"wave": wave, "wave_lengths": n, "stats": stats}
-    return {"frames": frames, "lengths": lengths, "stats": stats}
-
-
 def _kind(model: torch.nn.Module) -> str:
     return getattr(model, "input_kind", "features")
+
+
+def _names(model: torch.nn.Module) -> list[str]:
+    """The graph's input names, in the order the model's forward takes them."""
+    own = ["wave", "wave_lengths", "stats"] if _kind(model) == "wave" else ["frames", "lengths", "stats"]
+    return own + list(CONTEXT_INPUTS) if getattr(model, "context", None) is not None else own
+
+
+def _inputs(model: torch.nn.Module, xs: list[SerInput], waves: list[np.ndarray] | None) -> dict:
+    """The graph's inputs by name for one speaker's turns, all judged at once."""
+    names = _names(model)
+    feed = segment_feed(xs, waves, np.arange(len(xs)), names, getattr(model.cfg, "context_rounds", 0))
+    return {n: feed[n] for n in names}
 
 
 def _eager(model: torch.nn.Module, feed: dict) -> np.ndarray:
@@ -78,9 +87,12 @@ def export_onnx(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> 
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (24000, 16000)]
     ext = FeatureExtractor(FeatureConfig.from_dict(json.loads(metadata["callqa.features"])))
-    feed = _inputs(_kind(model), speaker_inputs(waves, ext), waves)
+    feed = _inputs(model, speaker_inputs(waves, ext), waves)
     names = list(feed)
-    time_axis = {n: {0: "batch", 1: "time"} for n in names if n in ("frames", "wave")}
+    axes = {n: {0: "batch"} for n in names}
+    axes.update({n: {0: "batch", 1: "time"} for n in names if n in ("frames", "wave")})
+    axes.update({n: {0: "window"} for n in names if n == "peer_stats"})
+    axes.update({n: {0: "window", 1: "window"} for n in names if n in ("peer_pairs", "peer_mask")})
     buf = io.BytesIO()
     torch.onnx.export(
         model,
@@ -90,7 +102,7 @@ def export_onnx(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> 
         opset_version=17,
         input_names=names,
         output_names=["logits"],
-        dynamic_axes={**{n: {0: "batch"} for n in names}, **time_axis, "logits": {0: "batch"}},
+        dynamic_axes={**axes, "logits": {0: "batch"}},
     )
     proto = onnx.load_from_string(buf.getvalue())
     for k, v in metadata.items():
@@ -131,7 +143,7 @@ def synthetic_parity(model: torch.nn.Module, onnx_path: Path, features: dict) ->
                     0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
                 )
                 waves.append((0.2 * tone + 0.01 * rng.standard_normal(n)).astype(np.float32))
-            feed = _inputs(_kind(model), speaker_inputs(waves, ext), waves)
+            feed = _inputs(model, speaker_inputs(waves, ext), waves)
             ref, got = _eager(model, feed), sess.run(None, feed)[0]
             rows.append(
                 {
@@ -153,16 +165,21 @@ def _split_logits(
     items = load_items([corpus], FeatureConfig.from_dict(features)).get(split, [])
     if not items:
         raise ValueError(f"{corpus}: no {split} turns")
-    wave_kind = "wave" in {i.name for i in sess.get_inputs()}
+    names = [i.name for i in sess.get_inputs()]
+    rounds = context_rounds(sess.get_modelmeta().custom_metadata_map)
+    groups: dict[int, list] = defaultdict(list)
+    for item in items:
+        groups[item.group].append(item)
+    items = [i for g in groups.values() for i in g]
     got, ref = [], []
-    for k in range(0, len(items), 32):
-        chunk = items[k : k + 32]
+    for chunk in groups.values():  # one speaker's turns in one call at a time, as the runtime sees them
         waves = None
-        if wave_kind:
+        if "wave" in names:
             from callqa.data.segments import load_utterance
 
             waves = [load_utterance(i.utt, i.root) for i in chunk]
-        feed = _inputs("wave" if wave_kind else "features", [i.x for i in chunk], waves)
+        feed = segment_feed([i.x for i in chunk], waves, np.arange(len(chunk)), names, rounds)
+        feed = {n: feed[n] for n in names}
         got.append(sess.run(None, feed)[0])
         if model is not None:
             ref.append(_eager(model, feed))

@@ -17,10 +17,59 @@ import numpy as np
 import onnxruntime as ort
 
 from callqa.data.constants import UNCERTAIN
-from callqa.models.ser.features import FeatureConfig, FeatureExtractor, pad_batch, speaker_inputs
+from callqa.models.ser.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    SerInput,
+    context_window,
+    pad_batch,
+    speaker_inputs,
+)
 
 #: Segments per onnxruntime call: bounds memory for a speaker with hundreds of segments in a long call.
 BATCH = 16
+
+
+def context_rounds(meta: dict[str, str]) -> int:
+    """Rounds of message passing between turns in an exported model (0: each turn judged alone)."""
+    return int(json.loads(meta.get("callqa.model_config", "{}")).get("context_rounds", 0))
+
+
+def context_span(peers: np.ndarray, idx: np.ndarray, rounds: int) -> tuple[int, int]:
+    """The turns ``[lo, hi)`` whose states turns ``idx`` depend on after ``rounds`` of message passing
+    over the peer mask (n, n): a window of the speaker's turns that gives the same result as all of them,
+    so a long call costs time in proportion to its length."""
+    reach = np.zeros(len(peers), bool)
+    reach[idx] = True
+    for _ in range(rounds):
+        reach |= peers[reach].any(axis=0)
+    where = np.flatnonzero(reach)
+    return int(where[0]), int(where[-1]) + 1
+
+
+def segment_feed(
+    xs: Sequence[SerInput],
+    waves: Sequence[np.ndarray] | None,
+    idx: np.ndarray,
+    names: set[str] | Sequence[str],
+    rounds: int = 0,
+) -> dict[str, np.ndarray]:
+    """The graph inputs, by name, that judge turns ``idx`` of one speaker's turns ``xs`` in one call:
+    their features (or waves, for a model that takes audio) and, for a model with call context, the
+    window of the speaker's turns they are judged among."""
+    frames, lengths, stats = pad_batch([xs[i] for i in idx])
+    feed = {"frames": frames, "lengths": lengths, "stats": stats}
+    if "wave" in names and waves is not None:
+        n = np.array([max(len(waves[i]), 400) for i in idx], dtype=np.int64)
+        wave = np.zeros((len(idx), int(n.max())), dtype=np.float32)
+        for j, i in enumerate(idx):
+            wave[j, : len(waves[i])] = waves[i]
+        feed.update(wave=wave, wave_lengths=n)
+    if "peer_stats" in names:
+        lo, hi = context_span(np.stack([x.peers for x in xs]), idx, rounds)
+        feed["peer_stats"], feed["peer_pairs"], feed["peer_mask"] = context_window([(xs, lo, hi)])
+        feed["index"] = (np.asarray(idx) - lo).astype(np.int64)
+    return {k: v for k, v in feed.items() if k in names}
 
 
 class OnnxSer:
@@ -44,6 +93,7 @@ class OnnxSer:
         features = FeatureConfig.from_dict(json.loads(meta["callqa.features"]), self.path)
         self.extractor = FeatureExtractor(features)
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.context_rounds = context_rounds(meta)
 
     def logits(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """(n, labels) uncalibrated logits of one speaker's segments in one call."""
@@ -52,18 +102,14 @@ class OnnxSer:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         xs = speaker_inputs(waves, self.extractor)
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
-        order = np.argsort([len(x.frames) for x in xs])  # similar lengths together: little padding
+        # with call context, neighbours together (one small window per batch); else similar lengths
+        # together (little padding)
+        context = "peer_stats" in self.inputs
+        order = np.arange(len(xs)) if context else np.argsort([len(x.frames) for x in xs])
         for k in range(0, len(order), BATCH):
             idx = order[k : k + BATCH]
-            frames, lengths, stats = pad_batch([xs[i] for i in idx])
-            feed = {"frames": frames, "lengths": lengths, "stats": stats}
-            if "wave" in self.inputs:
-                n = np.array([max(len(waves[i]), 400) for i in idx], dtype=np.int64)
-                wave = np.zeros((len(idx), int(n.max())), dtype=np.float32)
-                for j, i in enumerate(idx):
-                    wave[j, : len(waves[i])] = waves[i]
-                feed.update(wave=wave, wave_lengths=n)
-            out[idx] = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
+            feed = segment_feed(xs, waves, idx, self.inputs, self.context_rounds)
+            out[idx] = self.session.run(None, feed)[0]
         return out
 
     def classify(self, waves: Sequence[np.ndarray]) -> np.ndarray:

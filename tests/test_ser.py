@@ -26,13 +26,14 @@ from callqa.models.ser.features import (
     FeatureExtractor,
     RawFeatures,
     _peers,
+    context_window,
     gate_pitch,
     speaker_inputs,
     speaker_normalise,
     turn_offsets,
 )
 from callqa.serving.ser_export import export_ser
-from callqa.serving.ser_onnx import load_ser
+from callqa.serving.ser_onnx import load_ser, segment_feed
 
 F0 = UTT_STATS.index("f0_median")
 N = len(UTT_STATS)
@@ -181,6 +182,62 @@ def test_fine_tuning_starts_from_the_base_and_refuses_other_features(tmp_path: P
         SerModule({"type": "encoder"}, features=FeatureConfig(f0_gate=4.0).to_dict(), init_from=str(ckpt))
 
 
+CONTEXT_MODEL = {"type": "encoder", "channels": 16, "conv_layers": 1, "context_rounds": 2, "context_dim": 32}
+CONTEXT_NAMES = ["frames", "lengths", "stats", "peer_stats", "peer_pairs", "peer_mask", "index"]
+
+
+def _eager(model: torch.nn.Module, feed: dict) -> np.ndarray:
+    with torch.no_grad():
+        return model(*(torch.from_numpy(feed[n]) for n in CONTEXT_NAMES)).numpy()
+
+
+def test_a_long_speaker_is_judged_in_windows_that_give_the_full_result() -> None:
+    """Batches of a long call's turns see only a window of their speaker's others: the turns they are
+    compared with, and those turns' own peers, and so exactly what all the turns together would give."""
+    torch.manual_seed(0)
+    model = build_ser_model(CONTEXT_MODEL).eval()
+    cfg = FeatureConfig(match_peers=4)
+    xs = speaker_inputs(
+        [voice(110.0 + 7 * (k % 5), 0.4 + 0.1 * (k % 3), seed=k) for k in range(23)], FeatureExtractor(cfg)
+    )
+    everything = _eager(model, segment_feed(xs, None, np.arange(23), CONTEXT_NAMES, rounds=2))
+    for lo in range(0, 23, 5):
+        idx = np.arange(lo, min(lo + 5, 23))
+        feed = segment_feed(xs, None, idx, CONTEXT_NAMES, rounds=2)
+        assert len(feed["peer_stats"]) < 23  # a window, not the whole speaker
+        np.testing.assert_allclose(_eager(model, feed), everything[idx], atol=1e-5)
+    too_short = segment_feed(xs, None, np.arange(10, 12), CONTEXT_NAMES, rounds=1)
+    assert not np.allclose(
+        _eager(model, too_short), everything[10:12], atol=1e-5
+    )  # one round of reach is too little
+
+
+def test_speakers_batched_together_do_not_see_each_other() -> None:
+    torch.manual_seed(0)
+    model = build_ser_model(CONTEXT_MODEL).eval()
+    ext = FeatureExtractor()
+    a = speaker_inputs([voice(120.0, seed=k) for k in range(3)], ext)
+    b = speaker_inputs([voice(200.0 + 20 * k, seed=k) for k in range(4)], ext)
+    alone = [_eager(model, segment_feed(g, None, np.arange(len(g)), CONTEXT_NAMES)) for g in (a, b)]
+    feed = segment_feed(a + b, None, np.arange(7), ["frames", "lengths", "stats"])
+    feed["peer_stats"], feed["peer_pairs"], feed["peer_mask"] = context_window([(a, 0, 3), (b, 0, 4)])
+    feed["index"] = np.arange(7)
+    np.testing.assert_allclose(_eager(model, feed), np.concatenate(alone), atol=1e-5)
+    assert not feed["peer_mask"][:3, 3:].any() and not feed["peer_mask"].diagonal().any()
+
+
+def test_call_context_model_exports_with_parity(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path, CONTEXT_MODEL)
+    report = export_ser(ckpt, tmp_path / "out", int8=False)
+    assert report["parity"]["passed"], report["parity"]
+    ser = load_ser(tmp_path / "out" / "ser.onnx", threads=1)
+    assert ser.context_rounds == 2 and "peer_pairs" in ser.inputs
+    waves = [voice(120.0 + 5 * k, 0.5 + 0.05 * k, seed=k) for k in range(40)]  # more than one batch
+    probs = ser.classify(waves)
+    assert probs.shape == (40, 5) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert ser.classify(waves[:1]).shape == (1, 5) and ser.classify([]).shape == (0, 5)
+
+
 def test_export_parity_and_runtime(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path, {"type": "encoder", "channels": 32, "conv_layers": 2})
     report = export_ser(ckpt, tmp_path / "out")
@@ -222,3 +279,18 @@ def test_hf_head_on_a_tiny_local_encoder_exports(tmp_path: Path) -> None:
     ser = load_ser(tmp_path / "out" / "ser.onnx")
     assert ser.meta["callqa.input_kind"] == "wave"
     assert ser.classify([voice(140.0, 1.0), voice(180.0, 0.5)]).shape == (2, 5)
+
+
+def test_batches_hold_whole_speakers_in_order() -> None:
+    from types import SimpleNamespace
+
+    from callqa.training.ser_data import GroupBatchSampler
+
+    groups = [0] * 5 + [5] * 2 + [7] * 9 + [16] * 1
+    items = [SimpleNamespace(group=g) for g in groups]
+    for shuffle in (False, True):
+        batches = list(GroupBatchSampler(items, batch_size=6, shuffle=shuffle))
+        assert sorted(k for b in batches for k in b) == list(range(len(items)))
+        for b in batches:
+            for g in {groups[k] for k in b}:
+                assert [k for k in b if groups[k] == g] == [k for k in range(len(items)) if groups[k] == g]

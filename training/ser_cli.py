@@ -35,6 +35,7 @@ class SerCLI(TrainCLI):
         parser.link_arguments("data.features", "model.features", apply_on="instantiate")
         parser.link_arguments("data.class_weights", "model.class_weights", apply_on="instantiate")
         parser.link_arguments("data.stats_normalisation", "model.stats_norm", apply_on="instantiate")
+        parser.link_arguments("data.pair_scale", "model.pair_scale", apply_on="instantiate")
 
 
 def train_ser(args: list[str]) -> SerCLI:

@@ -14,13 +14,14 @@ import json
 import logging
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from callqa.data.constants import EMOTIONS, SAMPLE_RATE
@@ -33,6 +34,7 @@ from callqa.models.ser.features import (
     FeatureExtractor,
     RawFeatures,
     SerInput,
+    context_window,
     pad_batch,
     speaker_normalise,
 )
@@ -47,6 +49,7 @@ class SerItem:
     root: Path
     x: SerInput
     label: int
+    group: int  # one speaker in one call: the turns a model judges together
 
 
 def call_turns(corpus: Corpus) -> list[Utterance]:
@@ -115,9 +118,43 @@ def load_items(
         for u in call_turns(corpus):
             groups[group_key(u)].append(u)
         for utts in groups.values():
+            group = sum(len(v) for v in items.values())  # unique: the index of the group's first turn
             for u, x in zip(utts, speaker_normalise([raws[u.id] for u in utts], cfg), strict=True):
-                items[str(u.split)].append(SerItem(u, corpus.dir, x, EMOTIONS.index(str(u.emotion))))
+                items[str(u.split)].append(SerItem(u, corpus.dir, x, EMOTIONS.index(str(u.emotion)), group))
     return dict(items)
+
+
+class GroupBatchSampler(Sampler[list[int]]):
+    """Batches of whole groups (each speaker's turns of a call, kept together and in order) of about
+    ``batch_size`` turns, so a model can judge each turn among its speaker's others."""
+
+    def __init__(self, items: list[SerItem], batch_size: int, shuffle: bool):
+        self.batch_size, self.shuffle = batch_size, shuffle
+        groups: dict[int, list[int]] = defaultdict(list)
+        for k, item in enumerate(items):
+            groups[item.group].append(k)
+        self.groups = list(groups.values())
+        self.epoch = 0
+
+    def _batches(self) -> list[list[int]]:
+        order = np.arange(len(self.groups))
+        if self.shuffle:
+            order = np.random.default_rng((torch.initial_seed(), self.epoch)).permutation(order)
+        batches, current = [], []
+        for g in order:
+            current += self.groups[g]
+            if len(current) >= self.batch_size:
+                batches.append(current)
+                current = []
+        return [*batches, current] if current else batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self._batches())
 
 
 class SerDataset(Dataset):
@@ -136,19 +173,32 @@ class SerDataset(Dataset):
             self.max_frames and len(x.frames) > self.max_frames
         ):  # a random stretch: cheaper, and new each epoch
             start = np.random.default_rng((torch.initial_seed(), i)).integers(len(x.frames) - self.max_frames)
-            x = SerInput(x.frames[start : start + self.max_frames], x.stats)
-        out = {"x": x, "label": item.label, "id": item.utt.id}
+            x = replace(x, frames=x.frames[start : start + self.max_frames])
+        out = {"x": x, "label": item.label, "id": item.utt.id, "group": item.group}
         if self.waves:
             out["wave"] = load_utterance(item.utt, item.root, SAMPLE_RATE)
         return out
 
 
 def collate(batch: list[dict]) -> dict:
-    frames, lengths, stats = pad_batch([b["x"] for b in batch])
+    """Padded features and labels; with the call context of the batch's groups, which must come whole
+    and in order (:class:`GroupBatchSampler`)."""
+    xs = [b["x"] for b in batch]
+    frames, lengths, stats = pad_batch(xs)
+    starts = [k for k in range(len(batch)) if k == 0 or batch[k]["group"] != batch[k - 1]["group"]]
+    ends = [*starts[1:], len(batch)]
+    groups = [(xs[a:b], 0, b - a) for a, b in zip(starts, ends, strict=True)]
+    if any(len(x.peers) != len(g) for g, _, _ in groups for x in g):
+        raise ValueError("a batch holds part of a speaker's turns: draw batches with GroupBatchSampler")
+    peer_stats, peer_pairs, peer_mask = context_window(groups)
     out = {
         "frames": torch.from_numpy(frames),
         "lengths": torch.from_numpy(lengths),
         "stats": torch.from_numpy(stats),
+        "peer_stats": torch.from_numpy(peer_stats),
+        "peer_pairs": torch.from_numpy(peer_pairs),
+        "peer_mask": torch.from_numpy(peer_mask),
+        "index": torch.arange(len(batch)),
         "labels": torch.tensor([b["label"] for b in batch]),
         "ids": [b["id"] for b in batch],
     }
@@ -212,6 +262,13 @@ class SerDataModule(L.LightningDataModule):
         s = np.stack([i.x.stats for i in self.items["train"]]).astype(np.float64)
         return [s.mean(axis=0).tolist(), np.maximum(s.std(axis=0), 1e-3).tolist()]
 
+    @property
+    def pair_scale(self) -> list[float]:
+        """Standard deviation of each pair offset between train turns and their peers, stored in the model."""
+        rows = [i.x.pairs[i.x.peers] for i in self.items["train"]]
+        p = np.concatenate(rows).astype(np.float64) if rows else np.zeros((0, 1))
+        return np.maximum(p.std(axis=0), 1e-3).tolist() if len(p) else []
+
     def fingerprint(self) -> str:
         return ",".join(Corpus(c).fingerprint for c in self.corpora)
 
@@ -221,8 +278,7 @@ class SerDataModule(L.LightningDataModule):
             raise ValueError(f"no {split} turns in {self.corpora}")
         return DataLoader(
             SerDataset(items, self.waves, self.max_frames if shuffle and not self.waves else None),
-            batch_size=self.batch_size,
-            shuffle=shuffle,
+            batch_sampler=GroupBatchSampler(items, self.batch_size, shuffle),
             num_workers=self.num_workers,
             collate_fn=collate,
         )

@@ -15,17 +15,22 @@ from callqa.evaluation.ser_metrics import classification_metrics
 from callqa.models.checkpoint import model_state
 from callqa.models.registry import build_ser_model
 from callqa.models.ser.checkpoint import read_ser_checkpoint
-from callqa.models.ser.features import FeatureConfig
+from callqa.models.ser.features import CONTEXT_INPUTS, FeatureConfig
 from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
 
 
 def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-    """The batch tensors a model takes: features for the from-scratch encoder, waves for an SSL one."""
+    """The batch tensors a model takes: features for the from-scratch encoder, waves for an SSL one,
+    and the call context for a model with one."""
     if getattr(model, "input_kind", "features") == "wave":
-        return batch["wave"], batch["wave_lengths"], batch["stats"]
-    return batch["frames"], batch["lengths"], batch["stats"]
+        own = (batch["wave"], batch["wave_lengths"], batch["stats"])
+    else:
+        own = (batch["frames"], batch["lengths"], batch["stats"])
+    if getattr(model, "context", None) is None:
+        return own
+    return own + tuple(batch[k] for k in CONTEXT_INPUTS)
 
 
 def _read_base(path: str, features: dict[str, Any] | None) -> dict[str, Any]:
@@ -44,6 +49,7 @@ class SerModule(L.LightningModule):
         features: dict[str, Any] | None = None,
         class_weights: list[float] | None = None,
         stats_norm: list[list[float]] | None = None,
+        pair_scale: list[float] | None = None,
         lr: float = 2e-3,
         weight_decay: float = 1e-2,
         warmup_steps: int = 100,
@@ -65,6 +71,8 @@ class SerModule(L.LightningModule):
         self.model = build_ser_model(model)
         if stats_norm and not self.model.cfg.stats_norm:
             self.model.set_stats_norm(stats_norm)
+        if pair_scale and getattr(self.model, "context", None) is not None and not self.model.cfg.pair_scale:
+            self.model.set_pair_scale(pair_scale)
         if base is not None:
             self.model.load_state_dict(model_state(base))
             log.info("initialised from %s", init_from)
@@ -77,6 +85,8 @@ class SerModule(L.LightningModule):
         """What the checkpoint needs to rebuild without the data or the pretrained folder."""
         cfg = self.model.cfg.to_dict()
         keep = {"stats_norm": cfg["stats_norm"]}
+        if cfg.get("pair_scale"):
+            keep["pair_scale"] = cfg["pair_scale"]
         if cfg.get("hf_config"):
             keep["hf_config"] = cfg["hf_config"]
         return keep

@@ -3,7 +3,9 @@ attentive statistics pooling, and the utterance's relative prosody joined in bef
 
 Inputs are the NumPy features of :mod:`callqa.models.ser.features` (so the exported graph and the
 runtime share one feature code path): frames (batch, time, frame_dim), their lengths, and the
-utterance stats vector (batch, stats_dim). Output: (batch, n_classes) logits.
+utterance stats vector (batch, stats_dim); with ``context_rounds`` > 0 also the speaker's call context
+(:mod:`callqa.models.ser.context`): the window's stats, pair offsets and peer mask, and each batch
+turn's index in the window. Output: (batch, n_classes) logits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import torch
 from torch import nn
 
 from callqa.data.constants import EMOTIONS
-from callqa.models.ser.features import FeatureConfig
+from callqa.models.ser.context import CallContext
+from callqa.models.ser.features import PAIR_DIM, FeatureConfig
 
 
 @dataclass
@@ -29,8 +32,13 @@ class SerEncoderConfig:
     attention_layers: int = 1
     stats_hidden: int = 64
     dropout: float = 0.2
+    #: rounds of message passing between one speaker's turns (0: each turn judged alone)
+    context_rounds: int = 0
+    context_dim: int = 128
     #: mean and std of the stats vector over train (filled by the training module), applied inside
     stats_norm: list[list[float]] = field(default_factory=list)
+    #: standard deviation of each pair offset over train (filled like ``stats_norm``)
+    pair_scale: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +111,9 @@ class SerEncoder(nn.Module):
         mean, std = cfg.stats_norm or [[0.0] * cfg.stats_dim, [1.0] * cfg.stats_dim]
         self.register_buffer("stats_mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("stats_std", torch.tensor(std, dtype=torch.float32))
+        # rebuilt from the config, so checkpoints of models without call context load as they were saved
+        scale = torch.tensor(cfg.pair_scale or [1.0] * PAIR_DIM, dtype=torch.float32)
+        self.register_buffer("pair_scale", scale, persistent=False)
         c = cfg.channels
         self.inp = nn.Sequential(nn.Linear(cfg.frame_dim, c), nn.GELU())
         # two stride-2 convolutions: 40 ms steps, a sixteenth of the attention cost of 10 ms frames
@@ -117,8 +128,14 @@ class SerEncoder(nn.Module):
         self.stats_mlp = nn.Sequential(
             nn.Linear(cfg.stats_dim, cfg.stats_hidden), nn.GELU(), nn.Dropout(cfg.dropout)
         )
+        self.context = None
+        if cfg.context_rounds > 0:
+            self.context = CallContext(
+                cfg.stats_dim, PAIR_DIM, cfg.context_dim, cfg.attention_heads, cfg.context_rounds, cfg.dropout
+            )
+        context_dim = cfg.context_dim if self.context is not None else 0
         self.head = nn.Sequential(
-            nn.Linear(2 * c + cfg.stats_hidden, 128),
+            nn.Linear(2 * c + cfg.stats_hidden + context_dim, 128),
             nn.GELU(),
             nn.Dropout(cfg.dropout),
             nn.Linear(128, cfg.n_classes),
@@ -129,7 +146,20 @@ class SerEncoder(nn.Module):
         self.stats_mean.copy_(torch.tensor(norm[0]))
         self.stats_std.copy_(torch.tensor(norm[1]))
 
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+    def set_pair_scale(self, scale: list[float]) -> None:
+        self.cfg.pair_scale = scale
+        self.pair_scale.copy_(torch.tensor(scale))
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        lengths: torch.Tensor,
+        stats: torch.Tensor,
+        peer_stats: torch.Tensor | None = None,
+        peer_pairs: torch.Tensor | None = None,
+        peer_mask: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = self.inp(frames).transpose(1, 2)
         for down in self.down:
             x = nn.functional.gelu(down(x))
@@ -142,4 +172,12 @@ class SerEncoder(nn.Module):
         for block in self.attn:
             x = block(x, mask)
         s = self.stats_mlp((stats - self.stats_mean) / self.stats_std)
-        return self.head(torch.cat([self.pool(x, mask), s], dim=-1))
+        parts = [self.pool(x, mask), s]
+        if self.context is not None:
+            if peer_stats is None or peer_pairs is None or peer_mask is None or index is None:
+                raise ValueError("this SER model judges turns in their call context: give the peer inputs")
+            ctx = self.context(
+                (peer_stats - self.stats_mean) / self.stats_std, peer_pairs / self.pair_scale, peer_mask
+            )
+            parts.append(torch.index_select(ctx, 0, index))
+        return self.head(torch.cat(parts, dim=-1))

@@ -265,6 +265,14 @@ def _peers(k: int, n: int, peers: int | None) -> np.ndarray:
     return window[window != k]
 
 
+def peer_mask(n: int, peers: int | None) -> np.ndarray:
+    """(n, n) bool: row k marks the turns turn k is compared with."""
+    mask = np.zeros((n, n), bool)
+    for k in range(n):
+        mask[k, _peers(k, n, peers)] = True
+    return mask
+
+
 def _match_frames(r: RawFeatures, n_mels: int, limit: int) -> np.ndarray:
     """Up to ``limit`` of a turn's speech frames, evenly spaced: (m, n_mels + 2) shape, energy, pitch."""
     f = r.frames[r.active] if r.active.any() else r.frames
@@ -294,9 +302,7 @@ def turn_offsets(
         return pitch, level
     n_mels = raws[0].frames.shape[1] - 3
     frames = [_match_frames(r, n_mels, cfg.match_frames) for r in raws]
-    compared = np.zeros((n, n), bool)
-    for k in range(n):
-        compared[k, _peers(k, n, cfg.match_peers)] = True
+    compared = peer_mask(n, cfg.match_peers)
     for k, j in zip(*np.nonzero(compared), strict=True):
         if j < k and compared[j, k]:
             continue  # measured from the other side
@@ -313,12 +319,23 @@ def turn_offsets(
     return pitch, level
 
 
+#: The graph inputs of a model that judges turns in their call context, besides its own (in this order).
+CONTEXT_INPUTS = ("peer_stats", "peer_pairs", "peer_mask", "index")
+
+#: Per pair of one speaker's turns: matched pitch and level offsets, then each utterance statistic's
+#: difference (:data:`UTT_STATS` order).
+PAIR_DIM = 2 + len(UTT_STATS)
+
+
 @dataclass
 class SerInput:
-    """What the network sees for one utterance."""
+    """What the network sees for one utterance: its own frames and stats, and for a model that weighs the
+    speaker's turns together, its row of the speaker's pair offsets and which turns it is compared with."""
 
     frames: np.ndarray  # (T, frame_dim) float32
     stats: np.ndarray  # (stats_dim,) float32
+    pairs: np.ndarray  # (n, PAIR_DIM) float32: this turn over each of the speaker's n turns in the call
+    peers: np.ndarray  # (n,) bool: the turns this one is compared with (never itself)
 
 
 def _kernel(d: np.ndarray, centres: np.ndarray, width: float) -> np.ndarray:
@@ -379,9 +396,12 @@ def speaker_normalise(raws: Sequence[RawFeatures], cfg: FeatureConfig | None = N
     mel_ref = active[:, :n_mels].mean(axis=0)
     energy_ref = float(active[:, n_mels].mean())
     f0_ref = ref[UTT_STATS.index("f0_median")]
-    context = call_context(*turn_offsets(raws, stats, cfg), cfg.match_peers)
+    pitch, level = turn_offsets(raws, stats, cfg)
+    context = call_context(pitch, level, cfg.match_peers)
+    pairs = np.concatenate([pitch[..., None], level[..., None], stats[:, None, :] - stats[None, :, :]], -1)
+    peers = peer_mask(len(raws), cfg.match_peers)
     out = []
-    for r, s, ctx in zip(raws, stats, context, strict=True):
+    for k, (r, s, ctx) in enumerate(zip(raws, stats, context, strict=True)):
         f = r.frames.astype(np.float64)
         voiced = f[:, n_mels + 1] != 0
         frames = np.column_stack(
@@ -394,7 +414,9 @@ def speaker_normalise(raws: Sequence[RawFeatures], cfg: FeatureConfig | None = N
             ]
         )
         vec = np.concatenate([s, s - ref, ref, [np.log(len(raws))], ctx])
-        out.append(SerInput(frames.astype(np.float32), vec.astype(np.float32)))
+        out.append(
+            SerInput(frames.astype(np.float32), vec.astype(np.float32), pairs[k].astype(np.float32), peers[k])
+        )
     return out
 
 
@@ -403,6 +425,27 @@ def speaker_inputs(waves: Sequence[np.ndarray], extractor: FeatureExtractor) -> 
     if not len(waves):
         return []
     return speaker_normalise([extractor.raw(w) for w in waves], extractor.cfg)
+
+
+def context_window(
+    groups: Sequence[tuple[Sequence[SerInput], int, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The call context a batch's turns are judged in: turns ``lo:hi`` of each group (one speaker's
+    turns in one call) side by side, as (stats (W, S), pairs (W, W, PAIR_DIM), peers (W, W) bool). Pairs
+    across groups are zero and never peers, so several speakers share a batch without seeing each other."""
+    sizes = [hi - lo for _, lo, hi in groups]
+    w = sum(sizes)
+    stats = np.zeros((w, len(groups[0][0][0].stats)), np.float32)
+    pairs = np.zeros((w, w, PAIR_DIM), np.float32)
+    peers = np.zeros((w, w), bool)
+    at = 0
+    for (xs, lo, hi), n in zip(groups, sizes, strict=True):
+        block = slice(at, at + n)
+        stats[block] = np.stack([x.stats for x in xs[lo:hi]])
+        pairs[block, block] = np.stack([x.pairs[lo:hi] for x in xs[lo:hi]])
+        peers[block, block] = np.stack([x.peers[lo:hi] for x in xs[lo:hi]])
+        at += n
+    return stats, pairs, peers
 
 
 def pad_batch(inputs: Sequence[SerInput]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
