@@ -176,8 +176,6 @@ class SerEncoder(nn.Module):
         if self.context is not None:
             if peer_stats is None or peer_pairs is None or peer_mask is None or index is None:
                 raise ValueError("this SER model judges turns in their call context: give the peer inputs")
-            ctx = self.context(
-                (peer_stats - self.stats_mean) / self.stats_std, peer_pairs / self.pair_scale, peer_mask
-            )
-            parts.append(torch.index_select(ctx, 0, index))
+            peers = (peer_stats - self.stats_mean) / self.stats_std
+            parts.append(self.context(peers, peer_pairs / self.pair_scale, peer_mask, index))
         return self.head(torch.cat(parts, dim=-1))
