@@ -35,3 +35,17 @@ def build_ser_model(config: dict[str, Any], load_weights: bool = True) -> nn.Mod
 
         return HFSer(HFSerConfig(**config), load_weights=load_weights)
     raise ValueError(f"unknown SER model type {kind!r}; known: encoder, hf")
+
+
+def ser_input_names(model: nn.Module) -> list[str]:
+    """The inputs a SER model's forward takes, in order, by the names the training batch and the ONNX
+    graph both use: features (or waves, for an SSL head), then the call context for a model with one."""
+    if getattr(model, "input_kind", "features") == "wave":
+        own = ["wave", "wave_lengths", "stats"]
+    else:
+        own = ["frames", "lengths", "stats"]
+    if getattr(model, "context", None) is None:
+        return own
+    from callqa.models.ser.features import CONTEXT_INPUTS
+
+    return own + list(CONTEXT_INPUTS)

@@ -33,10 +33,9 @@ from callqa.evaluation.ser_metrics import (
     softmax,
 )
 from callqa.models.checkpoint import model_state
-from callqa.models.registry import build_ser_model
+from callqa.models.registry import build_ser_model, ser_input_names
 from callqa.models.ser.checkpoint import read_ser_checkpoint
 from callqa.models.ser.features import (
-    CONTEXT_INPUTS,
     FeatureConfig,
     FeatureExtractor,
     SerInput,
@@ -64,15 +63,9 @@ def _kind(model: torch.nn.Module) -> str:
     return getattr(model, "input_kind", "features")
 
 
-def _names(model: torch.nn.Module) -> list[str]:
-    """The graph's input names, in the order the model's forward takes them."""
-    own = ["wave", "wave_lengths", "stats"] if _kind(model) == "wave" else ["frames", "lengths", "stats"]
-    return own + list(CONTEXT_INPUTS) if getattr(model, "context", None) is not None else own
-
-
 def _inputs(model: torch.nn.Module, xs: list[SerInput], waves: list[np.ndarray] | None) -> dict:
     """The graph's inputs by name for one speaker's turns, all judged at once."""
-    names = _names(model)
+    names = ser_input_names(model)
     feed = segment_feed(xs, waves, np.arange(len(xs)), names, getattr(model.cfg, "context_rounds", 0))
     return {n: feed[n] for n in names}
 

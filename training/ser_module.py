@@ -13,9 +13,9 @@ import torch
 from callqa.data.constants import EMOTIONS
 from callqa.evaluation.ser_metrics import classification_metrics
 from callqa.models.checkpoint import model_state
-from callqa.models.registry import build_ser_model
+from callqa.models.registry import build_ser_model, ser_input_names
 from callqa.models.ser.checkpoint import read_ser_checkpoint
-from callqa.models.ser.features import CONTEXT_INPUTS, FeatureConfig
+from callqa.models.ser.features import FeatureConfig
 from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,7 @@ log = logging.getLogger(__name__)
 def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     """The batch tensors a model takes: features for the from-scratch encoder, waves for an SSL one,
     and the call context for a model with one."""
-    if getattr(model, "input_kind", "features") == "wave":
-        own = (batch["wave"], batch["wave_lengths"], batch["stats"])
-    else:
-        own = (batch["frames"], batch["lengths"], batch["stats"])
-    if getattr(model, "context", None) is None:
-        return own
-    return own + tuple(batch[k] for k in CONTEXT_INPUTS)
+    return tuple(batch[name] for name in ser_input_names(model))
 
 
 def _read_base(path: str, features: dict[str, Any] | None) -> dict[str, Any]:
