@@ -353,16 +353,21 @@ def train_lm_command(
 @train_app.command("package")
 def package_command(
     checkpoints: Annotated[
-        list[Path], typer.Argument(help="Training checkpoints of one run; more than one are averaged.")
+        list[Path],
+        typer.Argument(help="Training checkpoints of one run; more than one are averaged (see --ensemble)."),
     ],
     out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("models/asr/base/asr-base.ckpt"),
     recipe: Annotated[str, typer.Option(help="The config that made it, recorded as provenance.")] = "",
     weights: Annotated[str, typer.Option(help="fp16, or int8 with a scale per row.")] = "fp16",
+    ensemble: Annotated[
+        bool, typer.Option(help="SER checkpoints of separate runs: judge together instead of averaging.")
+    ] = False,
 ) -> None:
     """Package checkpoints as a shippable base model: averaged fp16/int8 weights, no optimiser state."""
     from callqa.training.package import package_checkpoint
 
-    path = package_checkpoint(checkpoints, out, {"recipe": recipe} if recipe else None, weights=weights)
+    provenance = {"recipe": recipe} if recipe else None
+    path = package_checkpoint(checkpoints, out, provenance, weights=weights, ensemble=ensemble)
     log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
 
 

@@ -23,7 +23,8 @@ def build_asr_model(config: dict[str, Any], vocab_size: int, load_weights: bool 
 
 
 def build_ser_model(config: dict[str, Any], load_weights: bool = True) -> nn.Module:
-    """Build the SER model a config names (``type``: encoder, the default from-scratch model, or hf)."""
+    """Build the SER model a config names (``type``: encoder, the default from-scratch model, hf, or
+    ensemble, several of those judged together)."""
     config = dict(config)
     kind = config.pop("type", "encoder")
     if kind == "encoder":
@@ -34,7 +35,11 @@ def build_ser_model(config: dict[str, Any], load_weights: bool = True) -> nn.Mod
         from callqa.models.ser.hf_head import HFSer, HFSerConfig
 
         return HFSer(HFSerConfig(**config), load_weights=load_weights)
-    raise ValueError(f"unknown SER model type {kind!r}; known: encoder, hf")
+    if kind == "ensemble":
+        from callqa.models.ser.ensemble import SerEnsemble, SerEnsembleConfig
+
+        return SerEnsemble(SerEnsembleConfig(members=config["members"]), load_weights=load_weights)
+    raise ValueError(f"unknown SER model type {kind!r}; known: encoder, hf, ensemble")
 
 
 def ser_input_names(model: nn.Module) -> list[str]:
@@ -44,7 +49,7 @@ def ser_input_names(model: nn.Module) -> list[str]:
         own = ["wave", "wave_lengths", "stats"]
     else:
         own = ["frames", "lengths", "stats"]
-    if getattr(model, "context", None) is None:
+    if getattr(model.cfg, "context_rounds", 0) == 0:
         return own
     from callqa.models.ser.features import CONTEXT_INPUTS
 

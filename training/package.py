@@ -33,7 +33,7 @@ import torch
 from mlflow.exceptions import MlflowException
 
 from callqa.data.files import atomic_path, write_json
-from callqa.models.checkpoint import read_checkpoint
+from callqa.models.checkpoint import model_state, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -135,45 +135,92 @@ def _pack_weights(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[st
     return packed, scales
 
 
+def _ensemble(
+    paths: list[Path], ckpts: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(hyper-parameters, state dict) of one SER ensemble whose members are the checkpoints, each a
+    separate run (or an already packaged base), kept whole rather than averaged."""
+    features = ckpts[0].get("hyper_parameters", {}).get("features")
+    for p, c in zip(paths, ckpts, strict=True):
+        hp = c.get("hyper_parameters", {})
+        if "features" not in hp or "model" not in hp:
+            raise ValueError(
+                f"{p}: not a SER checkpoint (no model/features); only SER models make an ensemble"
+            )
+        if hp["features"] != features:
+            raise ValueError(f"{p}: made with other feature settings than {paths[0]}; members share features")
+        if hp["model"].get("type") == "ensemble":
+            raise ValueError(f"{p}: already an ensemble; give its members' checkpoints instead")
+    state = {
+        f"model.members.{i}.{k}": v.float() for i, c in enumerate(ckpts) for k, v in model_state(c).items()
+    }
+    members = [c["hyper_parameters"]["model"] for c in ckpts]
+    # the members' runs are named in the provenance; the ensemble itself was never a run
+    drop = ("init_from", "mlflow_run_id", "mlflow_tracking_uri")
+    hparams = {k: v for k, v in ckpts[-1]["hyper_parameters"].items() if k not in drop}
+    return {**hparams, "model": {"type": "ensemble", "members": members}}, state
+
+
+def _run(paths: list[Path], ckpts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Provenance of checkpoints of one run: which were averaged, and the run as MLflow has it."""
+    last = ckpts[-1]
+    return {
+        "source": paths[-1].name,
+        "averaged": [
+            {"file": p.name, "global_step": c.get("global_step")} for p, c in zip(paths, ckpts, strict=True)
+        ],
+        "global_step": last.get("global_step"),
+        "epoch": last.get("epoch"),
+        "mlflow": mlflow_summary(last["hyper_parameters"], last.get("global_step")),
+        "init_from": lineage(last["hyper_parameters"]),
+    }
+
+
+def _member(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Provenance of one ensemble member: its own, when it is a packaged base already."""
+    return {"file": path.name, **(ckpt.get("provenance") or _run([path], [ckpt]))}
+
+
 def package_checkpoint(
     checkpoints: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     provenance: dict[str, Any] | None = None,
     weights: str = "fp16",
+    ensemble: bool = False,
 ) -> Path:
     """Write ``out`` with the hyper-parameters of the last checkpoint and the mean of all weights as
     ``weights`` (fp16 or int8), and its provenance beside it as ``out`` with a ``.json`` suffix,
-    readable without torch."""
+    readable without torch. With ``ensemble`` the checkpoints are separate SER runs, kept as the
+    members of one :class:`~callqa.models.ser.ensemble.SerEnsemble` instead of averaged."""
     if weights not in ("fp16", "int8"):  # before loading what may be gigabytes of checkpoints
         raise ValueError(f"weights must be fp16 or int8, not {weights!r}")
     paths = (
         [Path(checkpoints)] if isinstance(checkpoints, str | os.PathLike) else [Path(c) for c in checkpoints]
     )
     ckpts = [read_checkpoint(p) for p in paths]
-    for p, c in zip(paths, ckpts, strict=True):
-        if _architecture(c) != _architecture(ckpts[-1]):
-            raise ValueError(
-                f"{p}: hyper-parameters differ from {paths[-1]}; only one run's checkpoints average"
-            )
-    mean = average_state_dicts([c["state_dict"] for c in ckpts])
-    last = ckpts[-1]
-    averaged = [
-        {"file": p.name, "global_step": c.get("global_step")} for p, c in zip(paths, ckpts, strict=True)
-    ]
-    state, scales = _pack_weights(mean, weights)
+    if ensemble:
+        hparams, weights_fp32 = _ensemble(paths, ckpts)
+        made = {"members": [_member(p, c) for p, c in zip(paths, ckpts, strict=True)]}
+    else:
+        for p, c in zip(paths, ckpts, strict=True):
+            if _architecture(c) != _architecture(ckpts[-1]):
+                raise ValueError(
+                    f"{p}: hyper-parameters differ from {paths[-1]}; only one run's checkpoints average"
+                )
+        hparams, weights_fp32 = (
+            ckpts[-1]["hyper_parameters"],
+            average_state_dicts([c["state_dict"] for c in ckpts]),
+        )
+        made = _run(paths, ckpts)
+    state, scales = _pack_weights(weights_fp32, weights)
     packed = {
-        "hyper_parameters": last["hyper_parameters"],
+        "hyper_parameters": hparams,
         "state_dict": state,
         "int8_scales": scales,
         "provenance": {
             "weights": weights,
-            "source": paths[-1].name,
-            "averaged": averaged,
-            "global_step": last.get("global_step"),
-            "epoch": last.get("epoch"),
+            **made,
             "packaged_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "mlflow": mlflow_summary(last["hyper_parameters"], last.get("global_step")),
-            "init_from": lineage(last["hyper_parameters"]),
             **(provenance or {}),
         },
     }

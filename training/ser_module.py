@@ -63,9 +63,10 @@ class SerModule(L.LightningModule):
             if model.get("type", "encoder") == "encoder":
                 model["frame_dim"] = dims.frame_dim
         self.model = build_ser_model(model)
-        if stats_norm and not self.model.cfg.stats_norm:
+        cfg = self.model.cfg
+        if stats_norm and not getattr(cfg, "stats_norm", None):
             self.model.set_stats_norm(stats_norm)
-        if pair_scale and getattr(self.model, "context", None) is not None and not self.model.cfg.pair_scale:
+        if pair_scale and getattr(cfg, "context_rounds", 0) > 0 and not getattr(cfg, "pair_scale", None):
             self.model.set_pair_scale(pair_scale)
         if base is not None:
             self.model.load_state_dict(model_state(base))
@@ -78,12 +79,7 @@ class SerModule(L.LightningModule):
     def _saved_config(self) -> dict[str, Any]:
         """What the checkpoint needs to rebuild without the data or the pretrained folder."""
         cfg = self.model.cfg.to_dict()
-        keep = {"stats_norm": cfg["stats_norm"]}
-        if cfg.get("pair_scale"):
-            keep["pair_scale"] = cfg["pair_scale"]
-        if cfg.get("hf_config"):
-            keep["hf_config"] = cfg["hf_config"]
-        return keep
+        return {k: cfg[k] for k in ("stats_norm", "pair_scale", "hf_config", "members") if cfg.get(k)}
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.model(*inputs)
