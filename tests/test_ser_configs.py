@@ -48,4 +48,5 @@ def test_ser_config_runs_one_step(
     assert cli.trainer.global_step == 1
     weights = cli.model.hparams["class_weights"]
     assert len(weights) == 5 and cli.model.hparams["features"]["sample_rate"] == 8000
-    assert cli.model.model.stats_std.shape == (cli.model.model.cfg.stats_dim,)
+    members = getattr(cli.model.model, "members", [cli.model.model])  # the shipped base is an ensemble
+    assert all(m.stats_std.shape == (m.cfg.stats_dim,) for m in members)
