@@ -309,6 +309,8 @@ def transcribe(
             typer.echo(f"error: {message if str(path) in message else f'{path}: {message}'}", err=True)
             failed += 1
             continue
+        for warning in result.warnings:
+            log.warning("%s: %s", path, warning)
         if output == "jsonl":
             typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
         else:

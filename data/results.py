@@ -92,6 +92,8 @@ class CallResult(Record):
     processing_seconds: Annotated[float, Field(ge=0.0)] = 0.0
     #: Where the time went: seconds per stage (vad, asr, ser).
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    #: What the consumer should know about how far to trust parts of this result.
+    warnings: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Keep nulls: a mono turn's ``"speaker": null`` says "unknown", which a missing key does not."""

@@ -110,6 +110,16 @@ def test_mono_is_one_channel_with_the_speaker_unknown(
     assert [(c.index, c.speaker) for c in result.channels] == [(0, None)]
     assert result.turns and all(t.speaker is None and t.channel == 0 for t in result.turns)
     assert result.to_json()["turns"][0]["speaker"] is None and result.overlaps == []
+    assert result.warnings == []  # no emotion asked for: nothing to distrust
+
+
+def test_emotion_on_a_mono_mix_comes_with_a_warning(tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+    pipeline = CallPipeline(SpyAsr(), load_vad("energy"), FakeSer())
+    audio, _ = read_audio(tiny_corpus / tiny_calls[0].audio, mono=True)
+    mono = pipeline.run(audio, "mono")
+    assert len(mono.warnings) == 1 and "channel 0 is a mix of speakers" in mono.warnings[0]
+    assert all(t.emotion is not None for t in mono.turns)  # still judged, but flagged
+    assert pipeline.run_file(tiny_corpus / tiny_calls[0].audio).warnings == []  # one speaker a channel
 
 
 def test_a_caller_can_say_which_channel_the_agent_is_on(
