@@ -11,7 +11,9 @@ from callqa.data.pii import PiiLogFilter
 
 
 def setup_logging(verbose: bool = False) -> None:
-    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    """Records go to stderr, so that stdout carries only what a command outputs (``callqa transcribe
+    --format jsonl`` is read by other programs, and a warning line in it would break them)."""
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
     handler.addFilter(PiiLogFilter())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler], force=True

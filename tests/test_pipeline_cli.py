@@ -118,3 +118,31 @@ def test_emotion_per_turn_through_the_command(
     assert {t.emotion for t in record.turns} == {"angry", "uncertain"} and "ser" in record.models
     table = CliRunner().invoke(app, args).stdout
     assert "[angry 0.90]" in table
+
+
+def test_warnings_go_to_stderr_and_jsonl_stays_parseable(
+    fake_asr: SpyAsr,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_corpus: Path,
+    tiny_calls: list[CallRecord],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr("callqa.serving.ser_onnx.load_ser", lambda path, threads=None: FakeSer())
+    mono = tmp_path / "mono.flac"
+    audio, _ = sf.read(tiny_corpus / tiny_calls[0].audio, dtype="float32")
+    sf.write(mono, audio.mean(axis=1), 8000)
+    args = [
+        "transcribe",
+        str(mono),
+        "-m",
+        "asr.onnx",
+        "--emotion",
+        "--ser-model",
+        "ser.onnx",
+        "--format",
+        "jsonl",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = CallResult.model_validate(json.loads(result.stdout))  # one JSON line and nothing else
+    assert record.warnings and "mix of speakers" in " ".join(result.stderr.split())
