@@ -76,7 +76,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
     report = evaluate_asr(export["onnx"], corpus, out / "eval" / "asr", split="test")
     lm = build_lm([corpus], export["onnx"], out / "export" / "asr" / "lm.json")
     fused = evaluate_asr(export["onnx"], corpus, out / "eval" / "asr-lm", split="test", beam=8, lm=lm)
-    report["with_lm"] = {k: fused[k] for k in ("cer", "decoding", "utterances")}
+    report["with_lm"] = {k: fused[k] for k in ("cer", "decoding", "utterances")} | {"lm": str(lm)}
     log.info("ASR test CER (held-out voices and templates, 8 kHz): %.4f greedy", report["cer"])
     log.info("ASR test CER with the corpus's n-gram: %.4f (%s)", fused["cer"], fused["decoding"])
     return report
@@ -121,7 +121,7 @@ def handwritten_with_lm(asr: dict, out: Path) -> float:
     split is scored: how much of its error a language model of the generator's text takes back."""
     from callqa.evaluation.asr_eval import evaluate_asr
 
-    lm = out / "export" / "asr" / "lm.json"
+    lm = asr["with_lm"]["lm"]
     fused = evaluate_asr(asr["model"], out / "handwritten", out / "eval" / "handwritten-lm", beam=8, lm=lm)
     log.info("hand-written set CER with the corpus's n-gram: %.4f (%s)", fused["cer"], fused["decoding"])
     return fused["cer"]

@@ -80,3 +80,19 @@ def test_package_refuses_what_cannot_join_an_ensemble(tmp_path: Path) -> None:
     torch.save({"hyper_parameters": {"model": {}}, "state_dict": {}}, asr)
     with pytest.raises(ValueError, match="not a SER checkpoint"):
         package_checkpoint([paths[0], asr], tmp_path / "bad.ckpt", ensemble=True)
+
+
+def test_members_without_normalisation_get_the_train_sets_and_keep_it_in_the_checkpoint() -> None:
+    from callqa.models.ser.features import PAIR_DIM, FeatureConfig
+    from callqa.training.ser_module import SerModule
+
+    dim = FeatureConfig().stats_dim
+    norm, scale = [[1.0] * dim, [2.0] * dim], [3.0] * PAIR_DIM
+    members = [CONTEXT_MODEL, {**ONE_ROUND, "stats_norm": [[0.5] * dim, [4.0] * dim]}]
+    module = SerModule({"type": "ensemble", "members": members}, stats_norm=norm, pair_scale=scale)
+    fresh, packaged = module.model.members
+    assert fresh.stats_std.tolist() == norm[1] and fresh.pair_scale.tolist() == scale
+    assert packaged.stats_std.tolist() == [4.0] * dim  # a member's own normalisation is kept
+    saved = module.hparams["model"]["members"]
+    assert saved[0]["stats_norm"] == norm and saved[0]["pair_scale"] == scale
+    assert saved[1]["stats_norm"][1] == [4.0] * dim and saved[1]["channels"] == 24

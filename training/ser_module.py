@@ -27,6 +27,16 @@ def model_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.T
     return tuple(batch[name] for name in ser_input_names(model))
 
 
+def _normalised(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The models that hold their own stats normalisation: an ensemble's members, or the model."""
+    return list(getattr(model, "members", [model]))
+
+
+def _kept(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a model's config that come from the data or the pretrained folder."""
+    return {k: cfg[k] for k in ("stats_norm", "pair_scale", "hf_config") if cfg.get(k)}
+
+
 def _read_base(path: str, features: dict[str, Any] | None) -> dict[str, Any]:
     """A SER checkpoint to start from, refused when its features are not the data's."""
     base = read_ser_checkpoint(path)
@@ -63,11 +73,11 @@ class SerModule(L.LightningModule):
             if model.get("type", "encoder") == "encoder":
                 model["frame_dim"] = dims.frame_dim
         self.model = build_ser_model(model)
-        cfg = self.model.cfg
-        if stats_norm and not getattr(cfg, "stats_norm", None):
-            self.model.set_stats_norm(stats_norm)
-        if pair_scale and getattr(cfg, "context_rounds", 0) > 0 and not getattr(cfg, "pair_scale", None):
-            self.model.set_pair_scale(pair_scale)
+        for m in _normalised(self.model):  # the train set's figures, where the base brought none
+            if stats_norm and not m.cfg.stats_norm:
+                m.set_stats_norm(stats_norm)
+            if pair_scale and getattr(m.cfg, "context_rounds", 0) > 0 and not m.cfg.pair_scale:
+                m.set_pair_scale(pair_scale)
         if base is not None:
             self.model.load_state_dict(model_state(base))
             log.info("initialised from %s", init_from)
@@ -78,8 +88,10 @@ class SerModule(L.LightningModule):
 
     def _saved_config(self) -> dict[str, Any]:
         """What the checkpoint needs to rebuild without the data or the pretrained folder."""
-        cfg = self.model.cfg.to_dict()
-        return {k: cfg[k] for k in ("stats_norm", "pair_scale", "hf_config", "members") if cfg.get(k)}
+        if hasattr(self.model, "members"):  # each member's config with its own normalisation
+            members = zip(self.model.cfg.members, self.model.members, strict=True)
+            return {"members": [{**c, **_kept(m.cfg.to_dict())} for c, m in members]}
+        return _kept(self.model.cfg.to_dict())
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.model(*inputs)

@@ -48,19 +48,5 @@ class SerEnsemble(nn.Module):
         self.cfg = cfg
         self.input_kind = getattr(self.members[0], "input_kind", "features")
 
-    def set_stats_norm(self, norm: list[list[float]]) -> None:
-        """Give the train-set normalisation to members that have none yet (members of a from-scratch
-        ensemble); members packaged with their own keep it."""
-        for m, c in zip(self.members, self.cfg.members, strict=True):
-            if not m.cfg.stats_norm:
-                m.set_stats_norm(norm)
-                c["stats_norm"] = norm
-
-    def set_pair_scale(self, scale: list[float]) -> None:
-        for m, c in zip(self.members, self.cfg.members, strict=True):
-            if getattr(m.cfg, "context_rounds", 0) > 0 and not m.cfg.pair_scale:
-                m.set_pair_scale(scale)
-                c["pair_scale"] = scale
-
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(*inputs).log_softmax(-1) for m in self.members]).mean(0)
