@@ -85,13 +85,26 @@ def test_conformer_shapes_and_lengths(factor: int) -> None:
     assert ConformerCTCConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def _tiny(**overrides: object) -> ConformerCTCConfig:
+    return ConformerCTCConfig(
+        **{
+            "vocab_size": 5,
+            "d_model": 16,
+            "num_heads": 2,
+            "ffn_dim": 32,
+            "num_layers": 1,
+            "kernel_size": 3,
+            "dropout": 0.0,
+            **overrides,
+        }
+    )
+
+
 def test_specaugment_masks_only_when_training() -> None:
     feats = torch.ones(2, 100, 40)
     out = spec_augment(feats, SpecAugmentConfig(freq_masks=2, freq_width=8, time_masks=2, time_width=0.1))
     assert (out == 0).any() and (out == 1).any()
-    cfg = ConformerCTCConfig(
-        vocab_size=5, d_model=16, num_heads=2, ffn_dim=32, num_layers=1, kernel_size=3, dropout=0.0
-    )
+    cfg = _tiny()
     model = ConformerCTC(cfg).eval()
     w, n = torch.randn(1, 4000), torch.tensor([4000])
     assert torch.equal(model(w, n)[0], model(w, n)[0])
@@ -164,18 +177,9 @@ def test_voice_perturbation_moves_formants_and_tilts_the_spectrum() -> None:
 
 def test_voice_perturbation_trains_and_never_reaches_inference() -> None:
     aug = SpecAugmentConfig(freq_warp=0.12, eq_db=6.0)
-    cfg = ConformerCTCConfig(
-        vocab_size=5,
-        d_model=16,
-        num_heads=2,
-        ffn_dim=32,
-        num_layers=1,
-        kernel_size=3,
-        dropout=0.0,
-        specaugment=aug,
-    )
+    cfg = _tiny(specaugment=aug)
     model = ConformerCTC(cfg)
-    plain = ConformerCTC(ConformerCTCConfig(**{**cfg.__dict__, "specaugment": SpecAugmentConfig()}))
+    plain = ConformerCTC(_tiny())
     plain.load_state_dict(model.state_dict())
     w, n = torch.randn(2, 4000), torch.tensor([4000, 3000])
     logp, lens = model.train()(w, n)
