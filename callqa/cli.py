@@ -73,6 +73,10 @@ def synth(
     mono_fraction: Annotated[
         float | None, typer.Option(help="Share of calls stored as a mono mix instead of stereo.")
     ] = None,
+    random_voices: Annotated[
+        float | None,
+        typer.Option(help="Share of training speakers given a made-up espeak timbre (dev/test: never)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing corpus folder.")] = False,
 ) -> None:
     """Generate the synthetic call corpus: stereo 8 kHz calls, utterances, coverage sentences, inspections."""
@@ -80,7 +84,11 @@ def synth(
     from callqa.data.synth.generate import generate_corpus
 
     cfg = load_synth_config(
-        config or preset_path(preset), calls=calls, coverage_sentences=coverage, mono_fraction=mono_fraction
+        config or preset_path(preset),
+        calls=calls,
+        coverage_sentences=coverage,
+        mono_fraction=mono_fraction,
+        random_voice_rate=random_voices,
     )
     info = generate_corpus(cfg, out, seed=seed, workers=workers, rubric_path=rubric, overwrite=overwrite)
     c = info["counts"]

@@ -21,7 +21,14 @@ from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import generate_corpus
 from callqa.data.synth.render import chars_per_minute
 from callqa.data.synth.templates import TemplateBank
-from callqa.data.synth.voices import ESPEAK_RATE, Voice, synthesize, variant_split
+from callqa.data.synth.voices import (
+    ESPEAK_RATE,
+    Voice,
+    sample_voice,
+    synthesize,
+    variant_split,
+    variants_for_split,
+)
 from callqa.data.telephony import TelephoneChannel
 
 
@@ -227,6 +234,35 @@ def test_utterances_cut_from_calls(tiny_corpus: Path, tiny_utterances: list[Utte
     assert u.channel == CHANNEL_OF[u.speaker]
 
 
+def _centroid_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x))
+    return float((spectrum * np.fft.rfftfreq(len(x), 1 / ESPEAK_RATE)).sum() / spectrum.sum())
+
+
+def test_made_up_timbres_speak_differently_and_only_in_train() -> None:
+    def draw(rate: float, split: str = "train") -> list[Voice]:
+        rng = np.random.default_rng(3)
+        return [sample_voice(rng, split, "customer", rate) for _ in range(40)]
+
+    shipped = set(variants_for_split("train"))
+    assert draw(0.0) == [Voice(v.variant, v.pitch, v.rate, v.loudness) for v in draw(0.0)]
+    assert all(v.timbre is None and v.variant in shipped for v in draw(0.0))  # corpora made before: unchanged
+    mixed = draw(0.5)
+    made_up = [v for v in mixed if v.timbre]
+    assert 8 <= len(made_up) <= 32 and len({v.variant for v in made_up}) == len(made_up)
+    assert all(v.variant.startswith("rand-") and "formant 1" in str(v.timbre) for v in made_up)
+    for split in ("dev", "test"):  # held-out voices stay the shipped held-out variants
+        assert all(v.timbre is None and variant_split(v.variant) == split for v in draw(1.0, split))
+    text = "您好请问有什么可以帮您"
+    bright = "language variant\n" + "".join(f"formant {k} 150 100 100\n" for k in range(9))
+    dark = bright.replace(" 150 ", " 70 ")
+    centroids = [
+        _centroid_hz(synthesize(text, Voice(name, 50, 180, 30, timbre=t)))
+        for name, t in (("rand-bright", bright), ("rand-dark", dark))
+    ]
+    assert centroids[0] > 1.3 * centroids[1]
+
+
 def test_mono_mix_calls(tmp_path: Path) -> None:
     cfg = load_synth_config(preset_path("tiny"), calls=2, coverage_sentences=1, mono_fraction=1.0)
     generate_corpus(cfg, tmp_path / "m", workers=1)
@@ -286,3 +322,16 @@ def test_customers_speak_colloquially_and_turn_lengths_spread() -> None:
     lengths = [len(t.text) for t in turns]
     assert min(lengths) <= 2 and max(lengths) >= 45
     assert sum(t.kind == "backchannel" for t in turns) > 0.2 * len(bank.scenarios) * 12
+
+
+def test_a_corpus_with_made_up_training_voices(tmp_path: Path) -> None:
+    cfg = load_synth_config(preset_path("tiny"), calls=6, coverage_sentences=3, random_voice_rate=1.0)
+    generate_corpus(cfg, tmp_path / "r", workers=1)
+    seen: dict[str, set[str]] = {"train": set(), "dev": set(), "test": set()}
+    for u in read_utterances(tmp_path / "r" / "utterances.jsonl"):
+        seen[str(u.split)].add(str(u.voice))
+    for u in read_utterances(tmp_path / "r" / "coverage.jsonl"):
+        seen["train"].add(str(u.voice))
+    assert seen["train"] and all(v.startswith("rand-") for v in seen["train"])
+    for split in ("dev", "test"):
+        assert all(variant_split(v) == split for v in seen[split])

@@ -46,6 +46,9 @@ class SynthConfig:
     packet_loss: tuple[float, float] = (0.005, 0.03)
     alaw_fraction: float = 0.2
     mono_fraction: float = 0.0
+    #: Share of training speakers (agents, customers, coverage sentences) given a made-up espeak timbre
+    #: instead of a shipped variant (data/synth/voices.py); dev and test keep the held-out variants.
+    random_voice_rate: float = 0.0
     coverage_words: tuple[int, int] = (3, 7)
     coverage_vocabulary: int = 30000
 

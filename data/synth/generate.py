@@ -63,7 +63,7 @@ def _make_agents(rng: np.random.Generator, cfg: SynthConfig) -> list[Agent]:
                     number=f"{numbers[k]:04d}",
                     team=f"T{k % cfg.teams + 1:02d}",
                     split=split,
-                    voice=sample_voice(rng, split, "agent"),
+                    voice=sample_voice(rng, split, "agent", cfg.random_voice_rate),
                     skill=round(float(rng.uniform(*cfg.agent_skill_range)), 3),
                 )
             )
@@ -179,14 +179,24 @@ def generate_corpus(
         (tmp / "audio").mkdir()
         (tmp / "coverage").mkdir()
         calls = _run(
-            partial(render_call, rubric=rubric, corpus_dir=tmp, emotion_turn_rate=cfg.emotion_turn_rate),
+            partial(
+                render_call,
+                rubric=rubric,
+                corpus_dir=tmp,
+                emotion_turn_rate=cfg.emotion_turn_rate,
+                random_voice_rate=cfg.random_voice_rate,
+            ),
             specs,
             workers,
             "calls",
         )
         coverage = _run(
             partial(
-                render_coverage, vocabulary=cfg.coverage_vocabulary, words=cfg.coverage_words, corpus_dir=tmp
+                render_coverage,
+                vocabulary=cfg.coverage_vocabulary,
+                words=cfg.coverage_words,
+                corpus_dir=tmp,
+                random_voice_rate=cfg.random_voice_rate,
             ),
             cov_specs,
             workers,

@@ -100,7 +100,11 @@ def _mix(
 
 
 def render_call(
-    spec: CallSpec, rubric: Rubric, corpus_dir: Path, emotion_turn_rate: float = 0.0
+    spec: CallSpec,
+    rubric: Rubric,
+    corpus_dir: Path,
+    emotion_turn_rate: float = 0.0,
+    random_voice_rate: float = 0.0,
 ) -> dict[str, Any]:
     """Plan, speak, lay out and record one call; return its record (without inspections) as JSON,
     with ground truth taken from what was actually rendered."""
@@ -119,7 +123,7 @@ def render_call(
         slots,
     )
     vary_emotions(plan.turns, spec.seed, emotion_turn_rate)
-    customer = sample_voice(rng, spec.split, "customer")
+    customer = sample_voice(rng, spec.split, "customer", random_voice_rate)
     min_cpm = rubric.param("speech_rate", "min_cpm", 180.0)
     max_cpm = rubric.param("speech_rate", "max_cpm", 300.0)
     agent_rate = 1.0
@@ -200,12 +204,16 @@ def render_call(
 
 
 def render_coverage(
-    spec: CoverageSpec, vocabulary: int, words: tuple[int, int], corpus_dir: Path
+    spec: CoverageSpec,
+    vocabulary: int,
+    words: tuple[int, int],
+    corpus_dir: Path,
+    random_voice_rate: float = 0.0,
 ) -> dict[str, Any]:
     """One coverage sentence in a training voice, through the same telephone channel as the calls."""
     rng = np.random.default_rng(spec.seed)
     text = coverage_sentence(rng, vocabulary, words)
-    voice = sample_voice(rng, "train", "customer" if rng.random() < 0.5 else "agent")
+    voice = sample_voice(rng, "train", "customer" if rng.random() < 0.5 else "agent", random_voice_rate)
     emotion = str(rng.choice(["neutral", "happy", "angry", "sad", "surprise"], p=[0.6, 0.1, 0.1, 0.1, 0.1]))
     wav = synthesize(text, voice, emotion)
     pad = np.zeros(int(0.15 * ESPEAK_RATE), dtype=np.float32)
