@@ -103,9 +103,11 @@ class Voice:
         pitch = int(np.clip(self.pitch + p.pitch, 0, 99))
         rate = max(80, round(self.rate * p.rate * rate_factor))
         amp = int(np.clip(round(self.loudness * p.loudness), 5, 100))
-        data = ["--path", str(_private_data(self.variant, self.timbre))] if self.timbre else []
-        voice = ["-v", f"{ESPEAK_VOICE}+{self.variant}", "-p", str(pitch), "-s", str(rate), "-a", str(amp)]
-        return data + voice
+        if self.timbre:  # espeak-ng reads a made-up timbre from the private data folder, always as _SLOT
+            data, variant = ["--path", str(_private_data(self.timbre))], _SLOT
+        else:
+            data, variant = [], self.variant
+        return [*data, "-v", f"{ESPEAK_VOICE}+{variant}", "-p", str(pitch), "-s", str(rate), "-a", str(amp)]
 
 
 def random_timbre(rng: np.random.Generator) -> tuple[str, str]:
@@ -135,6 +137,10 @@ def random_timbre(rng: np.random.Generator) -> tuple[str, str]:
     return "rand-" + hashlib.sha1(text.encode()).hexdigest()[:10], text
 
 
+#: The variant file name that made-up timbres are written to in the private data folder.
+_SLOT = "callqa-made-up"
+
+
 @lru_cache(maxsize=1)
 def _data_copy() -> Path:
     """A private copy of espeak-ng's data folder (13 MB), made once per process, where made-up
@@ -149,11 +155,15 @@ def _data_copy() -> Path:
     return root
 
 
-def _private_data(name: str, timbre: str) -> Path:
+def _private_data(timbre: str) -> Path:
+    """The private data folder with ``timbre`` as its variant :data:`_SLOT`. One file rewritten per
+    timbre, not one per speaker: espeak-ng lists at most 350 voices and fails on any beyond them."""
     root = _data_copy()
-    path = root / "espeak-ng-data" / "voices" / "!v" / name
-    if not path.exists():
-        path.write_text(f"name {name}\n{timbre}", encoding="utf-8")
+    path = root / "espeak-ng-data" / "voices" / "!v" / _SLOT
+    if not path.exists() or path.read_text(encoding="utf-8") != f"name {_SLOT}\n{timbre}":
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"name {_SLOT}\n{timbre}", encoding="utf-8")
+        tmp.replace(path)
     return root
 
 
