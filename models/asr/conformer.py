@@ -2,13 +2,11 @@
 (encoder.py), and a linear CTC head.
 
 The whole path from waveform to log-probabilities is one module, so export gives a self-contained ONNX
-graph. SpecAugment and the voice perturbation live here too, active only in training mode, so they never
-reach an exported model.
+graph. SpecAugment lives here too, active only in training mode, so it never reaches an exported model.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,8 +23,6 @@ class SpecAugmentConfig:
     freq_width: int = 8
     time_masks: int = 2
     time_width: float = 0.05  # fraction of the utterance, so short turns are not wiped out
-    freq_warp: float = 0.0  # vocal-tract length perturbation: frequencies scaled by up to 1 ± this
-    eq_db: float = 0.0  # a random smooth spectral tilt and bump of up to this many dB
 
 
 @dataclass
@@ -96,50 +92,6 @@ def spec_augment(feats: torch.Tensor, cfg: SpecAugmentConfig) -> torch.Tensor:
     return out
 
 
-def perturb_voice(log_mel: torch.Tensor, cfg: SpecAugmentConfig, fe: FrontendConfig) -> torch.Tensor:
-    """Make each utterance of ``log_mel`` (batch, frames, mels; unnormalised) sound like another vocal
-    tract and another microphone: its frequency axis scaled by a factor drawn from 1 ± ``freq_warp``
-    (VTLP, Jaitly & Hinton, 2013), mapped through the mel scale so that formants move by the same ratio
-    at every height, and a random smooth curve of up to ``eq_db`` added across the bands.
-    Held-out voices, not held-out words, dominate the errors of a model trained on a few dozen synthetic
-    voices (on held-out templates two of nine test voices score 0.38 CER against about 0.2 for the rest),
-    and the voices that fail differ in formant placement and spectral balance, which this spans."""
-    b, _, n = log_mel.shape
-    dev = log_mel.device
-    out = log_mel
-    if cfg.freq_warp > 0:
-        f_max = fe.f_max or fe.sample_rate / 2
-        mel_lo, mel_hi = _hz_to_mel(torch.tensor(fe.f_min)), _hz_to_mel(torch.tensor(f_max))
-        step = (mel_hi - mel_lo) / (n + 1)
-        centres = _mel_to_hz(mel_lo + step * torch.arange(1, n + 1, device=dev))
-        alpha = 1 + (torch.rand(b, 1, device=dev) * 2 - 1) * cfg.freq_warp
-        # band k of the output hears what band `src` heard: the same sound with formants scaled by alpha
-        heard = _hz_to_mel((centres[None, :] / alpha).clamp(fe.f_min, f_max))
-        src = ((heard - mel_lo) / step - 1).clamp(0, n - 1)
-        lo = src.floor().long().clamp(max=n - 2)
-        frac = (src - lo).to(out.dtype)[:, None, :]
-        out = _bands(out, lo) * (1 - frac) + _bands(out, lo + 1) * frac
-    if cfg.eq_db > 0:
-        pos = torch.linspace(0, 1, n, device=dev)[None, :]
-        amp = (torch.rand(b, 2, device=dev) * 2 - 1) * cfg.eq_db * math.log(10) / 10  # dB of power -> ln
-        curve = amp[:, :1] * torch.cos(math.pi * pos) + amp[:, 1:] * torch.cos(2 * math.pi * pos)
-        out = out + curve[:, None, :].to(out.dtype)
-    return out
-
-
-def _bands(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x[b, t, index[b, k]] for every frame t: per-utterance band selection."""
-    return x.gather(2, index[:, None, :].expand(-1, x.shape[1], -1))
-
-
-def _hz_to_mel(f: torch.Tensor) -> torch.Tensor:
-    return 2595.0 * torch.log10(1.0 + f / 700.0)  # the HTK scale the front-end's filterbank uses
-
-
-def _mel_to_hz(m: torch.Tensor) -> torch.Tensor:
-    return 700.0 * (10 ** (m / 2595.0) - 1.0)
-
-
 def _zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero the frames past each utterance's end, so that what a batch is padded with cannot leak into
     the subsampling convolutions."""
@@ -162,12 +114,9 @@ class ConformerCTC(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, lengths = self.frontend(wave, lengths)
         if self.training:
-            log_mel = perturb_voice(self.frontend.log_mel(wave), self.cfg.specaugment, self.cfg.frontend)
-            feats = spec_augment(self.frontend.normalize(log_mel), self.cfg.specaugment)
-            lengths = self.frontend.frames(lengths)
-        else:
-            feats, lengths = self.frontend(wave, lengths)
+            feats = spec_augment(feats, self.cfg.specaugment)
         x, lengths = self.subsample(_zero_padding(feats, lengths), lengths)
         x = self.encoder(x, lengths)
         return self.head(x).log_softmax(dim=-1), lengths
