@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,10 @@ from callqa.data.synth.render import chars_per_minute
 from callqa.data.synth.templates import TemplateBank
 from callqa.data.synth.voices import (
     ESPEAK_RATE,
+    SynthesisError,
     Voice,
     all_variants,
+    private_espeak_data,
     sample_voice,
     synthesize,
     variant_split,
@@ -257,16 +260,18 @@ def test_made_up_timbres_speak_differently_and_only_in_train() -> None:
     text = "您好请问有什么可以帮您"
     bright = "language variant\n" + "".join(f"formant {k} 150 100 100\n" for k in range(9))
     dark = bright.replace(" 150 ", " 70 ")
-    centroids = [
-        _centroid_hz(synthesize(text, Voice(name, 50, 180, 30, timbre=t)))
-        for name, t in (("rand-bright", bright), ("rand-dark", dark))
-    ]
+    with pytest.raises(SynthesisError, match="private_espeak_data"):
+        synthesize(text, Voice("rand-bright", 50, 180, 30, timbre=bright))
+    with private_espeak_data() as root:
+        centroids = [
+            _centroid_hz(synthesize(text, Voice(name, 50, 180, 30, timbre=t)))
+            for name, t in (("rand-bright", bright), ("rand-dark", dark))
+        ]
+        # espeak-ng lists at most 350 voices: made-up timbres share one variant file per process
+        private = {p.name for p in (root / "espeak-ng-data" / "voices" / "!v").iterdir()}
+        assert set(all_variants()) < private and not [v for v in private if v.startswith("rand-")]
     assert centroids[0] > 1.3 * centroids[1]
-    # espeak-ng lists at most 350 voices: made-up timbres share one variant file instead of adding theirs
-    from callqa.data.synth.voices import _data_copy
-
-    private = {p.name for p in (_data_copy() / "espeak-ng-data" / "voices" / "!v").iterdir()}
-    assert set(all_variants()) < private and not [v for v in private if v.startswith("rand-")]
+    assert not root.exists()  # nothing left behind
 
 
 def test_mono_mix_calls(tmp_path: Path) -> None:
@@ -332,7 +337,9 @@ def test_customers_speak_colloquially_and_turn_lengths_spread() -> None:
 
 def test_a_corpus_with_made_up_training_voices(tmp_path: Path) -> None:
     cfg = load_synth_config(preset_path("tiny"), calls=6, coverage_sentences=3, random_voice_rate=1.0)
-    generate_corpus(cfg, tmp_path / "r", workers=1)
+    before = set(Path(tempfile.gettempdir()).glob("callqa-espeak-*"))
+    generate_corpus(cfg, tmp_path / "r", workers=2)
+    assert set(Path(tempfile.gettempdir()).glob("callqa-espeak-*")) <= before  # the private data is gone
     seen: dict[str, set[str]] = {"train": set(), "dev": set(), "test": set()}
     for u in read_utterances(tmp_path / "r" / "utterances.jsonl"):
         seen[str(u.split)].add(str(u.voice))

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import subprocess
 from collections import Counter
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,7 @@ from callqa.data.synth.config import SynthConfig
 from callqa.data.synth.inspectors import inspect_calls, make_inspectors
 from callqa.data.synth.render import Agent, CallSpec, CoverageSpec, Line, render_call, render_coverage
 from callqa.data.synth.templates import TemplateBank
-from callqa.data.synth.voices import espeak_binary, sample_voice
+from callqa.data.synth.voices import espeak_binary, private_espeak_data, sample_voice
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,8 @@ def generate_corpus(
         "synthesising %d calls and %d coverage sentences with %d workers", len(specs), len(cov_specs), workers
     )
 
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    voices = private_espeak_data() if cfg.random_voice_rate > 0 else nullcontext()
+    with atomic_dir(out, overwrite=overwrite) as tmp, voices:
         (tmp / "audio").mkdir()
         (tmp / "coverage").mkdir()
         calls = _run(

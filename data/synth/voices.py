@@ -15,13 +15,15 @@ into a private copy of espeak-ng's data. Dev and test speakers always keep the s
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import io
+import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -103,8 +105,9 @@ class Voice:
         pitch = int(np.clip(self.pitch + p.pitch, 0, 99))
         rate = max(80, round(self.rate * p.rate * rate_factor))
         amp = int(np.clip(round(self.loudness * p.loudness), 5, 100))
-        if self.timbre:  # espeak-ng reads a made-up timbre from the private data folder, always as _SLOT
-            data, variant = ["--path", str(_private_data(self.timbre))], _SLOT
+        if self.timbre:
+            root, variant = _private_data(self.timbre)
+            data = ["--path", str(root)]
         else:
             data, variant = [], self.variant
         return [*data, "-v", f"{ESPEAK_VOICE}+{variant}", "-p", str(pitch), "-s", str(rate), "-a", str(amp)]
@@ -137,34 +140,44 @@ def random_timbre(rng: np.random.Generator) -> tuple[str, str]:
     return "rand-" + hashlib.sha1(text.encode()).hexdigest()[:10], text
 
 
-#: The variant file name that made-up timbres are written to in the private data folder.
-_SLOT = "callqa-made-up"
+#: The private copy of espeak-ng's data that made-up timbres are written into, while one is open.
+_DATA: Path | None = None
 
 
-@lru_cache(maxsize=1)
-def _data_copy() -> Path:
-    """A private copy of espeak-ng's data folder (13 MB), made once per process, where made-up
-    variants can be written without touching the system's."""
+@contextmanager
+def private_espeak_data() -> Iterator[Path]:
+    """Open a private copy of espeak-ng's data folder (13 MB) for the made-up timbres of everything
+    synthesised inside, and delete it at the end. The corpus generator opens one before its worker
+    processes fork, so they share it and nothing is left behind when the pool is terminated."""
+    global _DATA
     out = subprocess.run([espeak_binary(), "--version"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"Data at:\s*(\S+)", out)
     if not found:
         raise SynthesisError(f"cannot find espeak-ng's data folder in {out.strip()!r}")
-    root = Path(tempfile.mkdtemp(prefix="callqa-espeak-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    shutil.copytree(found.group(1), root / "espeak-ng-data")
-    return root
+    previous, root = _DATA, Path(tempfile.mkdtemp(prefix="callqa-espeak-"))
+    try:
+        shutil.copytree(found.group(1), root / "espeak-ng-data")
+        _DATA = root
+        yield root
+    finally:
+        _DATA = previous
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def _private_data(timbre: str) -> Path:
-    """The private data folder with ``timbre`` as its variant :data:`_SLOT`. One file rewritten per
-    timbre, not one per speaker: espeak-ng lists at most 350 voices and fails on any beyond them."""
-    root = _data_copy()
-    path = root / "espeak-ng-data" / "voices" / "!v" / _SLOT
-    if not path.exists() or path.read_text(encoding="utf-8") != f"name {_SLOT}\n{timbre}":
+def _private_data(timbre: str) -> tuple[Path, str]:
+    """(data folder, variant name) with ``timbre`` written as this process's own variant file: one file
+    rewritten per timbre rather than one per speaker, because espeak-ng lists at most 350 voices and
+    fails on any beyond them, and one per process, because worker processes share the folder."""
+    if _DATA is None:
+        raise SynthesisError("a made-up timbre needs private_espeak_data() open around the synthesis")
+    name = f"cq{os.getpid()}"  # short: espeak-ng overflows a buffer on long variant names
+    path = _DATA / "espeak-ng-data" / "voices" / "!v" / name
+    text = f"name {name}\n{timbre}"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"name {_SLOT}\n{timbre}", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
-    return root
+    return _DATA, name
 
 
 def espeak_binary() -> str:
