@@ -11,7 +11,6 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
-import subprocess
 from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ from callqa.data.synth.config import SynthConfig
 from callqa.data.synth.inspectors import inspect_calls, make_inspectors
 from callqa.data.synth.render import Agent, CallSpec, CoverageSpec, Line, render_call, render_coverage
 from callqa.data.synth.templates import TemplateBank
-from callqa.data.synth.voices import espeak_binary, private_espeak_data, sample_voice
+from callqa.data.synth.voices import espeak_version, private_espeak_data, sample_voice
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +134,6 @@ def _run(fn: Any, items: list[Any], workers: int, desc: str) -> list[Any]:
         return [fn(x) for x in tqdm(items, desc=desc, unit="item")]
     with mp.get_context("fork").Pool(workers) as pool:
         return list(tqdm(pool.imap(fn, items, chunksize=1), total=len(items), desc=desc, unit="item"))
-
-
-def _espeak_version() -> str:
-    out = subprocess.run([espeak_binary(), "--version"], capture_output=True, text=True, check=False).stdout
-    return out.split("Data at")[0].strip()
 
 
 def _fingerprint(folder: Path, names: list[str]) -> str:
@@ -259,7 +253,7 @@ def _corpus_info(
         "preset": cfg.preset,
         "seed": seed,
         "generator_version": GENERATOR_VERSION,
-        "espeak": _espeak_version(),
+        "espeak": espeak_version().split("Data at")[0].strip(),
         "config": cfg.to_json(),
         "counts": {
             "calls": len(records),

@@ -114,10 +114,10 @@ class Voice:
 
 
 def random_timbre(rng: np.random.Generator) -> tuple[str, str]:
-    """(name, variant file) of a made-up speaker. Each setting is drawn from about the range that
-    espeak-ng's shipped variants cover (formant 1 from 50 % to 145 % of the default, pitch from 60 to
-    240 Hz, echo on a third of them, a four-band equaliser on half), so every timbre is one a shipped
-    variant could nearly have been, but no two are the same."""
+    """(name, variant file) of a made-up speaker. Each setting is drawn from within the range that
+    espeak-ng's shipped variants cover (the vowel formants 1-3 at 70-130 % of the default, the others at
+    85-115 %; a base pitch of 65-110 Hz or 140-220 Hz; echo on a third of them, a four-band equaliser on
+    half), so every timbre is one a shipped variant could nearly have been, but no two are the same."""
     female = rng.random() < 0.5
     base = int(rng.integers(140, 221)) if female else int(rng.integers(65, 111))
     lines = [
@@ -150,10 +150,10 @@ def private_espeak_data() -> Iterator[Path]:
     synthesised inside, and delete it at the end. The corpus generator opens one before its worker
     processes fork, so they share it and nothing is left behind when the pool is terminated."""
     global _DATA
-    out = subprocess.run([espeak_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    out = espeak_version()
     found = re.search(r"Data at:\s*(\S+)", out)
     if not found:
-        raise SynthesisError(f"cannot find espeak-ng's data folder in {out.strip()!r}")
+        raise SynthesisError(f"cannot find espeak-ng's data folder in {out!r}")
     previous, root = _DATA, Path(tempfile.mkdtemp(prefix="callqa-espeak-"))
     try:
         shutil.copytree(found.group(1), root / "espeak-ng-data")
@@ -178,6 +178,13 @@ def _private_data(timbre: str) -> tuple[Path, str]:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return _DATA, name
+
+
+@lru_cache(maxsize=1)
+def espeak_version() -> str:
+    """``espeak-ng --version``: the version, and where its data folder is."""
+    out = subprocess.run([espeak_binary(), "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
 
 
 def espeak_binary() -> str:

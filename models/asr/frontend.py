@@ -60,11 +60,8 @@ class LogMelFrontend(nn.Module):
         power = (re * re + im * im).transpose(1, 2)
         return torch.log(power @ self.mel + 1e-6)
 
-    def normalize(self, log_mel: torch.Tensor) -> torch.Tensor:
-        return (log_mel - self.mean) * self.inv_std
-
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.normalize(self.log_mel(wave)), self.frames(lengths)
+        return (self.log_mel(wave) - self.mean) * self.inv_std, self.frames(lengths)
 
     @torch.no_grad()
     def set_normalization(self, waves: list[torch.Tensor]) -> None:
