@@ -77,6 +77,10 @@ def synth(
         float | None,
         typer.Option(help="Share of training speakers given a made-up espeak timbre (dev/test: never)."),
     ] = None,
+    natural_coverage: Annotated[
+        float | None,
+        typer.Option(help="Share of coverage sentences taken from real written Chinese, not random words."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing corpus folder.")] = False,
 ) -> None:
     """Generate the synthetic call corpus: stereo 8 kHz calls, utterances, coverage sentences, inspections."""
@@ -89,6 +93,7 @@ def synth(
         coverage_sentences=coverage,
         mono_fraction=mono_fraction,
         random_voice_rate=random_voices,
+        natural_coverage_rate=natural_coverage,
     )
     info = generate_corpus(cfg, out, seed=seed, workers=workers, rubric_path=rubric, overwrite=overwrite)
     c = info["counts"]

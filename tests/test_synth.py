@@ -19,6 +19,7 @@ from callqa.data.rubric import load_rubric
 from callqa.data.schema import CallRecord, Utterance, read_calls, read_utterances
 from callqa.data.segments import load_utterance
 from callqa.data.synth.config import load_synth_config, preset_path
+from callqa.data.synth.coverage import CLAUSE_CHARS, coverage_words, natural_clauses, natural_sentence
 from callqa.data.synth.generate import generate_corpus
 from callqa.data.synth.render import chars_per_minute
 from callqa.data.synth.templates import TemplateBank
@@ -348,3 +349,25 @@ def test_a_corpus_with_made_up_training_voices(tmp_path: Path) -> None:
     assert seen["train"] and all(v.startswith("rand-") for v in seen["train"])
     for split in ("dev", "test"):
         assert all(variant_split(v) == split for v in seen[split])
+
+
+def test_natural_clauses_are_short_spoken_chinese() -> None:
+    clauses = natural_clauses(30000)
+    assert len(clauses) > 20000 and clauses == tuple(sorted(set(clauses)))
+    known = set("".join(coverage_words(30000)[0]))
+    for clause in clauses[::97]:
+        assert CLAUSE_CHARS[0] <= len(clause) <= CLAUSE_CHARS[1]
+        assert all("\u4e00" <= c <= "\u9fff" and c in known for c in clause)
+    rng = np.random.default_rng(0)
+    sentences = [natural_sentence(rng, 30000) for _ in range(200)]
+    assert all(s.endswith("。") for s in sentences) and len(set(sentences)) == 200
+    assert 0.3 < np.mean(["，" in s for s in sentences]) < 0.7  # one clause or two, half and half
+
+
+def test_natural_coverage_replaces_random_words(tmp_path: Path) -> None:
+    cfg = load_synth_config(preset_path("tiny"), calls=1, coverage_sentences=6, natural_coverage_rate=1.0)
+    generate_corpus(cfg, tmp_path / "n", workers=1)
+    clauses = set(natural_clauses(cfg.coverage_vocabulary))
+    texts = [u.text for u in read_utterances(tmp_path / "n" / "coverage.jsonl")]
+    assert len(texts) == 6
+    assert all(set(t.rstrip("。").split("，")) <= clauses for t in texts)

@@ -51,6 +51,9 @@ class SynthConfig:
     random_voice_rate: float = 0.0
     coverage_words: tuple[int, int] = (3, 7)
     coverage_vocabulary: int = 30000
+    #: Share of coverage sentences that are clauses of real written Chinese instead of random words
+    #: (data/synth/coverage.py); 0 draws exactly the sentences it drew before.
+    natural_coverage_rate: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -193,6 +193,7 @@ def generate_corpus(
                 words=cfg.coverage_words,
                 corpus_dir=tmp,
                 random_voice_rate=cfg.random_voice_rate,
+                natural_rate=cfg.natural_coverage_rate,
             ),
             cov_specs,
             workers,

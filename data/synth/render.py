@@ -18,7 +18,7 @@ from callqa.data.audio import write_audio
 from callqa.data.constants import AGENT, CHANNEL_OF, SAMPLE_RATE
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord, Truth, Turn, Utterance
-from callqa.data.synth.coverage import coverage_sentence
+from callqa.data.synth.coverage import coverage_sentence, natural_sentence
 from callqa.data.synth.emotions import vary_emotions
 from callqa.data.synth.script import plan_call
 from callqa.data.synth.slots import digits_zh, sample_slots
@@ -209,10 +209,14 @@ def render_coverage(
     words: tuple[int, int],
     corpus_dir: Path,
     random_voice_rate: float = 0.0,
+    natural_rate: float = 0.0,
 ) -> dict[str, Any]:
     """One coverage sentence in a training voice, through the same telephone channel as the calls."""
     rng = np.random.default_rng(spec.seed)
-    text = coverage_sentence(rng, vocabulary, words)
+    if natural_rate > 0 and rng.random() < natural_rate:
+        text = natural_sentence(rng, vocabulary)
+    else:
+        text = coverage_sentence(rng, vocabulary, words)
     voice = sample_voice(rng, "train", "customer" if rng.random() < 0.5 else "agent", random_voice_rate)
     emotion = str(rng.choice(["neutral", "happy", "angry", "sad", "surprise"], p=[0.6, 0.1, 0.1, 0.1, 0.1]))
     wav = synthesize(text, voice, emotion)
