@@ -358,11 +358,14 @@ def train_lm_command(
     ],
     out: Annotated[Path, typer.Option(help="Where to write the JSON model.")],
     order: Annotated[int, typer.Option(help="n of the n-grams.")] = 3,
+    natural: Annotated[
+        bool, typer.Option(help="Also count the clauses of real written Chinese that coverage draws from.")
+    ] = True,
 ) -> None:
     """Count a character n-gram over the corpora's training text, for beam search (--lm)."""
     from callqa.training.lm import build_lm
 
-    build_lm(corpus, model, out, order)
+    build_lm(corpus, model, out, order, natural)
 
 
 @train_app.command("package")

@@ -136,6 +136,7 @@ def test_evaluate_breaks_cer_down_and_logs(exported, tiny_corpus: Path, tmp_path
 def test_language_model_is_counted_in_the_model_ids_and_fused(
     exported, tiny_corpus: Path, tmp_path: Path
 ) -> None:
+    from callqa.data.synth.coverage import natural_clauses
     from callqa.models.asr.lm import CharNgram
 
     _, tok, report = exported
@@ -147,6 +148,31 @@ def test_language_model_is_counted_in_the_model_ids_and_fused(
     assert built.exit_code == 0, built.output
     model = CharNgram.load(lm, tok.vocab)
     assert model.order == 3 and model.score(tok.encode("您好")) > model.score(tok.encode("好您"))
+    plain = tmp_path / "plain.json"
+    assert (
+        runner.invoke(
+            app,
+            [
+                "train",
+                "lm",
+                "--corpus",
+                str(tiny_corpus),
+                "--model",
+                report["onnx"],
+                "--out",
+                str(plain),
+                "--no-natural",
+            ],
+        ).exit_code
+        == 0
+    )
+    plain_model = CharNgram.load(plain, tok.vocab)
+    known = set(tok.vocab)
+    heard = [c for c in natural_clauses(30000) if set(c) <= known][:50]
+    assert len(heard) >= 5  # free wording the corpus's own text never says, scored by both
+    assert sum(model.score(tok.encode(c)) for c in heard) > sum(
+        plain_model.score(tok.encode(c)) for c in heard
+    )
 
     out = tmp_path / "eval"
     args = ["evaluate", "asr", report["onnx"], "--corpus", str(tiny_corpus), "--limit", "6"]
