@@ -285,32 +285,16 @@ def transcribe(
     import json
 
     from callqa.data.constants import AGENT, CUSTOMER
-    from callqa.serving.asr_onnx import OnnxAsr, load_asr
-    from callqa.serving.pipeline import CallPipeline
     from callqa.serving.timeline import turn_table
-    from callqa.serving.vad import load_vad
 
     if output not in ("text", "jsonl"):
         raise typer.BadParameter(f"{output!r}: use text or jsonl", param_hint="--format")
-    if agent_channel not in (0, 1):
-        raise typer.BadParameter(f"{agent_channel}: use 0 or 1", param_hint="--agent-channel")
+    _check_channel(agent_channel)
     if emotion and ser_model is None:
         raise typer.BadParameter("--emotion needs --ser-model SER.onnx", param_hint="--ser-model")
-    asr = load_asr(model, threads)
-    ser = None
-    if emotion and ser_model is not None:
-        from callqa.serving.ser_onnx import load_ser
-
-        ser = load_ser(ser_model, threads)
-    pipeline = CallPipeline(
-        asr,
-        load_vad(vad, threads or 1),
-        ser,
-        max_segment=max_segment,
-        beam=beam,
-        hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
-        lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
-        raw=raw,
+    ser = ser_model if emotion else None
+    pipeline = _pipeline(
+        model, ser, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw
     )
     speakers = {AGENT: agent_channel, CUSTOMER: 1 - agent_channel}
     failed = 0
@@ -329,6 +313,94 @@ def transcribe(
         else:
             typer.echo("\n".join(turn_table(result)))
     if failed:
+        raise typer.Exit(1)
+
+
+def _check_channel(agent_channel: int) -> None:
+    if agent_channel not in (0, 1):
+        raise typer.BadParameter(f"{agent_channel}: use 0 or 1", param_hint="--agent-channel")
+
+
+def _pipeline(
+    model: Path,
+    ser_model: Path | None,
+    vad: str,
+    max_segment: float,
+    beam: int,
+    hotword: list[str] | None,
+    threads: int | None,
+    lm: Path | None,
+    lm_weight: float,
+    length_bonus: float,
+    raw: bool,
+):
+    """The call pipeline that transcribe and score share, built from their common options."""
+    from callqa.serving.asr_onnx import OnnxAsr, load_asr
+    from callqa.serving.pipeline import CallPipeline
+    from callqa.serving.vad import load_vad
+
+    asr = load_asr(model, threads)
+    ser = None
+    if ser_model is not None:
+        from callqa.serving.ser_onnx import load_ser
+
+        ser = load_ser(ser_model, threads)
+    return CallPipeline(
+        asr,
+        load_vad(vad, threads or 1),
+        ser,
+        max_segment=max_segment,
+        beam=beam,
+        hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
+        lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
+        raw=raw,
+    )
+
+
+@app.command()
+def score(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Recordings, folders of them, or a calls.jsonl (or a corpus folder with one)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results, one JSON record per call.")],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="ASR ONNX file; without one a calls.jsonl is judged by its text."),
+    ] = None,
+    ser_model: Annotated[Path | None, typer.Option(help="Speech-emotion ONNX file (emotion rules).")] = None,
+    rubric: Annotated[Path | None, typer.Option(help="Rubric YAML (default: the packaged one).")] = None,
+    errors: Annotated[Path | None, typer.Option(help="List of failed calls (OUT.errors.jsonl).")] = None,
+    raw: Annotated[bool, typer.Option(help="Leave phone, ID and card numbers unmasked.")] = False,
+    vad: Annotated[str, typer.Option(help="Voice activity: energy, or silero (ONNX).")] = "energy",
+    max_segment: Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")] = 15.0,
+    agent_channel: Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")] = 0,
+    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
+    hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+    lm: LmOption = None,
+    lm_weight: LmWeightOption = LM_WEIGHT,
+    length_bonus: LengthBonusOption = LENGTH_BONUS,
+) -> None:
+    """Judge whole calls by the rubric: turns, emotions, rule events with their evidence, item scores,
+    total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
+    the errors file and the rest go on (exit code 1 if any failed)."""
+    from callqa.data.rubric import load_rubric
+    from callqa.serving.score import Scorer, score_batch
+
+    _check_channel(agent_channel)
+    sheet = load_rubric(rubric)
+    pipeline = None
+    if model is not None:
+        pipeline = _pipeline(model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight,
+                             length_bonus, raw=True)
+    scorer = Scorer(sheet, pipeline, raw=raw, rubric_source=str(rubric or "default rubric"),
+                    agent_channel=agent_channel)
+    report = score_batch(scorer, inputs, out, errors, from_text=model is None)
+    log.info("%d call(s) scored into %s%s", report.scored, report.out,
+             f", {report.skipped} kept from an interrupted run" if report.skipped else "")
+    if report.failed:
+        typer.echo(f"error: {report.failed} call(s) failed; see {report.errors}", err=True)
         raise typer.Exit(1)
 
 

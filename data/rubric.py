@@ -30,6 +30,8 @@ class RubricItem(BaseModel):
     fatal: bool = False
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+    #: The detector that checks this item (``detector:`` plus its options; see callqa.qa.rules), or none.
+    rule: dict[str, Any] | None = None
 
 
 class Band(BaseModel):

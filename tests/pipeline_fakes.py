@@ -3,10 +3,13 @@ OnnxSer contract (labels, sample_rate, threshold, classify)."""
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from callqa.data.constants import EMOTIONS
 
@@ -50,3 +53,31 @@ class FakeSer:
         probs[loud, self.labels.index("angry")] = 0.9
         probs[~loud, self.labels.index("neutral")] = 0.2
         return probs / probs.sum(1, keepdims=True)
+
+
+def bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
+    """One of each kind of input that is not a usable call recording, as a batch meets them."""
+    files = {}
+    files["empty"] = tmp_path / "empty.wav"
+    files["empty"].write_bytes(b"")
+    files["truncated"] = tmp_path / "truncated.wav"
+    files["truncated"].write_bytes(good.read_bytes()[:5000])
+    files["nan"] = tmp_path / "nan.wav"
+    samples = np.zeros(8000, np.float32)
+    samples[100] = np.nan
+    sf.write(files["nan"], samples, 8000, subtype="FLOAT")
+    files["one-sample"] = tmp_path / "one.wav"
+    sf.write(files["one-sample"], np.zeros(1, np.float32), 8000)
+    files["1-hz"] = tmp_path / "one-hertz.wav"
+    with wave.open(str(files["1-hz"]), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1)
+        w.writeframes(np.zeros(50, np.int16).tobytes())
+    files["three-channels"] = tmp_path / "three.wav"
+    sf.write(files["three-channels"], np.zeros((8000, 3), np.float32), 8000)
+    files["text"] = tmp_path / "notes.wav"
+    files["text"].write_text("not audio at all", encoding="utf-8")
+    files["folder"] = tmp_path / "a-folder"
+    files["folder"].mkdir()
+    return files

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from typer.testing import CliRunner
 from callqa.cli import app
 from callqa.data.results import CallResult
 from callqa.data.schema import CallRecord
-from tests.pipeline_fakes import FakeSer, SpyAsr
+from tests.pipeline_fakes import FakeSer, SpyAsr, bad_files
 
 
 @pytest.fixture
@@ -25,38 +24,11 @@ def fake_asr(monkeypatch: pytest.MonkeyPatch) -> SpyAsr:
     return spy
 
 
-def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
-    files = {}
-    files["empty"] = tmp_path / "empty.wav"
-    files["empty"].write_bytes(b"")
-    files["truncated"] = tmp_path / "truncated.wav"
-    files["truncated"].write_bytes(good.read_bytes()[:5000])
-    files["nan"] = tmp_path / "nan.wav"
-    samples = np.zeros(8000, np.float32)
-    samples[100] = np.nan
-    sf.write(files["nan"], samples, 8000, subtype="FLOAT")
-    files["one-sample"] = tmp_path / "one.wav"
-    sf.write(files["one-sample"], np.zeros(1, np.float32), 8000)
-    files["1-hz"] = tmp_path / "one-hertz.wav"
-    with wave.open(str(files["1-hz"]), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(1)
-        w.writeframes(np.zeros(50, np.int16).tobytes())
-    files["three-channels"] = tmp_path / "three.wav"
-    sf.write(files["three-channels"], np.zeros((8000, 3), np.float32), 8000)
-    files["text"] = tmp_path / "notes.wav"
-    files["text"].write_text("not audio at all", encoding="utf-8")
-    files["folder"] = tmp_path / "a-folder"
-    files["folder"].mkdir()
-    return files
-
-
 def test_bad_files_are_one_line_each_and_the_batch_goes_on(
     fake_asr: SpyAsr, tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
 ) -> None:
     good = tiny_corpus / tiny_calls[0].audio
-    bad = _bad_files(tmp_path, good)
+    bad = bad_files(tmp_path, good)
     fast = tmp_path / "fast.wav"  # a 192 kHz recording is resampled, not refused
     audio, _ = sf.read(good, dtype="float32")
     sf.write(fast, np.repeat(audio[: 8000 * 10], 24, axis=0), 192000, subtype="FLOAT")

@@ -1,0 +1,111 @@
+"""Detectors of how the call sounds: the agent's emotion and whether an angry customer was calmed."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from callqa.data.constants import AGENT, CUSTOMER
+from callqa.qa.rules.base import Detector, Options, Phrases, Verdict, register
+from callqa.qa.timeline import CallView
+
+
+class EmotionSettings(Options):
+    #: Emotions that count against the agent.
+    labels: list[str] = Field(default_factory=lambda: ["angry"])
+    min_probability: float = Field(0.5, gt=0.0, le=1.0)
+    #: How many such agent turns make a defect.
+    min_turns: int = Field(1, ge=1)
+    #: Impatient or cold wording, which counts like an angry turn.
+    phrases: Phrases = Field(default_factory=Phrases)
+
+
+@register
+class AgentEmotion(Detector):
+    """Agent turns that sound angry (from SER) or say impatient things."""
+
+    name = "emotion"
+    Settings = EmotionSettings
+
+    def setup(self) -> None:
+        self.words = self.opts.phrases.matcher()
+
+    def judge(self, view: CallView) -> Verdict:
+        if not view.roles_known:
+            return self.not_judged("speakers unknown (mono mix)")
+        agent = view.agent
+        if not view.has_emotion and not self.words:
+            return self.not_judged("no emotion in the input")
+        events, top = [], 0.0
+        for t in agent:
+            p = max((t.prob(label) or 0.0 for label in self.opts.labels), default=0.0)
+            top = max(top, p)
+            if p >= self.opts.min_probability:
+                events.append(self.event([t], p, f"agent sounds {'/'.join(self.opts.labels)} (p={p:.2f})"))
+            elif self.words and (found := self.words.find(t.text)):
+                m = max(found, key=lambda m: m.similarity)
+                events.append(self.event([t], 0.5 + 0.4 * m.similarity, f"impatient wording {m.phrase}"))
+        defect = len(events) >= self.opts.min_turns
+        conf = max((e.confidence for e in events), default=1.0 - top) if defect else 1.0 - top
+        return self.verdict(
+            defect,
+            conf,
+            events if defect else [],
+            f"{len(events)} cold or angry turn(s)",
+            max_prob=top,
+            count=len(events),
+        )
+
+
+class DeescalationSettings(Options):
+    angry_probability: float = Field(0.5, gt=0.0, le=1.0)
+    #: Soothing wording the agent should use once the customer is angry.
+    soothe: Phrases = Field(default_factory=Phrases)
+    #: The customer's last turns (this many) must not be angry.
+    end_turns: int = Field(1, ge=1)
+
+
+@register
+class Deescalation(Detector):
+    """Only judged when the customer is angry: the agent must soothe, and the customer end calmer."""
+
+    name = "deescalation"
+    Settings = DeescalationSettings
+
+    def setup(self) -> None:
+        self.soothe = self.opts.soothe.matcher()
+
+    def judge(self, view: CallView) -> Verdict:
+        if not view.roles_known:
+            return self.not_judged("speakers unknown (mono mix)")
+        if not view.has_emotion:
+            return self.not_judged("no emotion in the input")
+        customer = view.of(CUSTOMER)
+        p = self.opts.angry_probability
+        angry = [t for t in customer if (t.prob("angry") or 0.0) >= p]
+        if not angry:
+            return self.verdict(
+                False, 0.9, reason="customer never angry", angry=0.0, soothed=0.0, angry_at_end=0.0
+            )
+        first = angry[0]
+        after = [t for t in view.of(AGENT) if t.start >= first.start]
+        soothed = max((self.soothe.best(t.text) for t in after), default=0.0) if self.soothe else 1.0
+        said = any(self.soothe.find(t.text) for t in after) if self.soothe else True
+        tail = customer[-self.opts.end_turns :]
+        end_anger = max((t.prob("angry") or 0.0) for t in tail)
+        events = []
+        if not said:
+            events.append(
+                self.event([first], 0.5 + 0.5 * (1 - soothed), "angry customer, no soothing from the agent")
+            )
+        if end_anger >= p and tail[-1] is not first:
+            events.append(self.event(tail, end_anger, "the customer is still angry at the end"))
+        conf = max((e.confidence for e in events), default=0.8)
+        return self.verdict(
+            bool(events),
+            conf,
+            events,
+            "; ".join(e.detail for e in events),
+            angry=1.0,
+            soothed=soothed,
+            angry_at_end=end_anger,
+        )

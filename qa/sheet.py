@@ -1,0 +1,45 @@
+"""From verdicts to a scoring sheet: points lost per item, fatal vetoes, total and band."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from callqa.data.rubric import Rubric
+from callqa.data.scores import CallScore, ItemScore, RubricRef, RuleEvent
+from callqa.qa.rules.base import Verdict
+
+
+def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScore]:
+    """Score each item from its rule alone: a defect loses the item's points. The probability is the
+    rule's confidence turned into P(defect), so rules and models report on one scale."""
+    items = []
+    for item in rubric.items:
+        v = verdicts[item.id]
+        p = v.confidence if v.defect else 1.0 - v.confidence
+        items.append(
+            ItemScore(
+                item=item.id,
+                defect=v.defect,
+                probability=round(p if v.judged else 0.0, 3),
+                points_lost=item.points if v.defect else 0.0,
+                fatal=item.fatal and v.defect,
+                source="rules",
+                explanation=[e.detail for e in v.events] or ([v.reason] if v.reason else []),
+                judged=v.judged,
+            )
+        )
+    return items
+
+
+def sheet(call_id: str, rubric: Rubric, items: list[ItemScore], events: list[RuleEvent]) -> CallScore:
+    fatal = [i.item for i in items if i.fatal]
+    total = rubric.total({i.item: i.points_lost for i in items}, fatal)
+    return CallScore(
+        id=call_id,
+        rubric=RubricRef(name=rubric.name, version=rubric.version),
+        items=items,
+        events=events,
+        total=round(total, 2),
+        band=rubric.band(total),
+        fatal=fatal,
+    )

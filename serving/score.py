@@ -1,0 +1,191 @@
+"""``callqa score``: listen to each call, judge it by the rubric, write one result record per call.
+
+Runs on onnxruntime and plain Python (the pipeline, then the rules; the QA model joins here when it
+exists). Inputs are audio files, folders of them, or a ``calls.jsonl`` (whose records give each call's id
+and channel layout); without an ASR model a ``calls.jsonl`` is judged from its own transcripts.
+
+A batch never loses work: results go line by line to ``OUT.partial`` and are renamed onto ``OUT`` when
+the batch ends, and a rerun after a crash picks the partial file up and skips the calls it holds. A
+call that fails goes to the errors file with its reason and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from callqa.data.audio import AudioError
+from callqa.data.constants import CHANNEL_OF
+from callqa.data.pii import mask_pii
+from callqa.data.results import CallResult
+from callqa.data.rubric import Rubric
+from callqa.data.schema import CallRecord, SchemaError, read_calls, resolve_audio
+from callqa.data.scores import CallScore
+from callqa.qa.rules import RuleSet
+from callqa.qa.sheet import rule_items, sheet
+from callqa.qa.timeline import CallView
+
+log = logging.getLogger(__name__)
+
+#: What a folder is searched for.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".amr", ".au"})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One call to score: from its audio (``path``) or, with ``record`` and no audio, from its turns."""
+
+    id: str
+    path: Path | None
+    speakers: Mapping[str, int] | None = None
+    record: CallRecord | None = None
+
+
+def jobs(inputs: Sequence[Path], from_text: bool = False) -> Iterator[Job]:
+    """Expand files, folders and calls.jsonl files into calls, in a stable order."""
+    for path in inputs:
+        if path.is_dir() and (path / "calls.jsonl").is_file():
+            path = path / "calls.jsonl"
+        if path.is_dir():
+            for p in sorted(q for q in path.rglob("*") if q.suffix.lower() in AUDIO_SUFFIXES):
+                yield Job(p.stem, p)
+        elif path.name.endswith(".jsonl"):
+            for rec in read_calls(path):
+                audio = None if from_text else resolve_audio(rec.audio, path.parent)
+                speakers = None if rec.channels == "mono" else dict(rec.channels)
+                yield Job(rec.id, audio, speakers, rec)
+        else:
+            yield Job(path.stem, path)
+
+
+class Scorer:
+    """The pipeline (optional), the rules of one rubric and the sheet, applied to one call at a time."""
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        pipeline: object | None = None,
+        raw: bool = False,
+        rubric_source: str = "rubric",
+        agent_channel: int = CHANNEL_OF["agent"],
+    ) -> None:
+        self.rubric, self.pipeline, self.raw = rubric, pipeline, raw
+        self.rules = RuleSet(rubric, rubric_source)
+        self.default_speakers = {"agent": agent_channel, "customer": 1 - agent_channel}
+        if pipeline is not None and not getattr(pipeline, "raw", True):
+            raise ValueError(
+                "the scoring pipeline must keep numbers raw: the confidentiality rule reads them"
+            )
+
+    def score(self, job: Job) -> CallScore:
+        t0 = time.perf_counter()
+        result: CallResult | None = None
+        if job.path is not None:
+            if self.pipeline is None:
+                raise ValueError(f"{job.path}: audio needs an ASR model (--model)")
+            result = self.pipeline.run_file(job.path, job.id, job.speakers or self.default_speakers)  # type: ignore[attr-defined]
+            view = CallView.from_result(result)
+        elif job.record is not None:
+            view = CallView.from_record(job.record)
+        else:
+            raise ValueError(f"{job.id}: nothing to score")
+        return self.judge(view, result, time.perf_counter() - t0)
+
+    def judge(self, view: CallView, result: CallResult | None = None, seconds: float = 0.0) -> CallScore:
+        verdicts = self.rules.judge(view)
+        events = [e for v in verdicts.values() for e in v.events]
+        if not self.raw:
+            events = [e.model_copy(update={"evidence": mask_pii(e.evidence)}) for e in events]
+        out = sheet(view.id, self.rubric, rule_items(self.rubric, verdicts), events)
+        out.masked = not self.raw
+        if result is not None:
+            out.call = result if self.raw else masked(result)
+            out.models = dict(result.models)
+            out.warnings = list(result.warnings)
+        if not view.roles_known:
+            out.warnings.append("mono mix: the items about what the agent says were not judged")
+        out.processing_seconds = round(seconds + 0.0, 3)
+        return out
+
+
+def masked(result: CallResult) -> CallResult:
+    turns = [t.model_copy(update={"text": mask_pii(t.text)}) for t in result.turns]
+    return result.model_copy(update={"turns": turns, "masked": True})
+
+
+@dataclass
+class BatchReport:
+    scored: int
+    skipped: int
+    failed: int
+    out: Path
+    errors: Path | None
+
+
+def score_batch(
+    scorer: Scorer,
+    inputs: Sequence[Path],
+    out: Path,
+    errors: Path | None = None,
+    from_text: bool = False,
+    progress: bool = True,
+) -> BatchReport:
+    """Score every call of ``inputs`` into ``out`` (JSONL), resuming an interrupted run of the same
+    command. Failures go to ``errors`` (default ``OUT`` with ``.errors.jsonl``), one line each."""
+    out = Path(out)
+    errors = Path(errors) if errors is not None else out.with_suffix(".errors.jsonl")
+    partial = out.with_name(out.name + ".partial")
+    done = _finished_ids(partial)
+    todo = [j for j in jobs(inputs, from_text) if j.id not in done]
+    if done:
+        log.info("resuming %s: %d call(s) already scored", partial, len(done))
+    failed: list[dict[str, str]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "a", encoding="utf-8") as fh:
+        for job in tqdm(todo, desc="scoring", unit="call", disable=not progress):
+            try:
+                record = scorer.score(job).to_json()
+            except (AudioError, SchemaError, OSError, ValueError) as err:
+                message = " ".join(str(err).split())
+                where = str(job.path or job.id)
+                failed.append(
+                    {
+                        "id": job.id,
+                        "input": where,
+                        "error": message if where in message else f"{where}: {message}",
+                    }
+                )
+                log.error("%s", failed[-1]["error"])
+                continue
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+    os.replace(partial, out)
+    if failed:
+        with open(errors, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(f, ensure_ascii=False) + "\n" for f in failed)
+    elif errors.exists():
+        errors.unlink()
+    return BatchReport(len(todo) - len(failed), len(done), len(failed), out, errors if failed else None)
+
+
+def _finished_ids(partial: Path) -> set[str]:
+    """Ids of the complete lines of an interrupted run; a torn last line is dropped from the file."""
+    if not partial.is_file():
+        return set()
+    ids, good = set(), []
+    with open(partial, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                ids.add(json.loads(line)["id"])
+                good.append(line if line.endswith("\n") else line + "\n")
+            except (json.JSONDecodeError, KeyError, TypeError):
+                break
+    partial.write_text("".join(good), encoding="utf-8")
+    return ids
