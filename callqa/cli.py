@@ -113,11 +113,21 @@ def synth_handwritten(
     seed: Annotated[int, typer.Option(help="Same seed, same folder, byte for byte.")] = 0,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    name: Annotated[
+        str,
+        typer.Option(
+            "--set", help="gen-dev: turns for ASR; qa-calls: whole calls labelled by the rubric, for QA."
+        ),
+    ] = "gen-dev",
 ) -> None:
-    """Render the hand-written generalisation dev set (held-out voices, split test; never train on it)."""
-    from callqa.data.synth.handwritten import render_handwritten
-
-    c = render_handwritten(out, seed=seed, workers=workers, overwrite=overwrite)["counts"]
+    """Render a hand-written evaluation set (held-out voices, split test; never train or tune on it)."""
+    if name == "gen-dev":
+        from callqa.data.synth.handwritten import render_handwritten as render
+    elif name == "qa-calls":
+        from callqa.data.synth.handwritten_calls import render_labelled_calls as render
+    else:
+        raise typer.BadParameter(f"{name!r}: use gen-dev or qa-calls", param_hint="--set")
+    c = render(out, seed=seed, workers=workers, overwrite=overwrite)["counts"]
     log.info(
         "%d calls, %d utterances, %d industries -> %s", c["calls"], c["utterances"], c["industries"], out
     )
@@ -218,6 +228,30 @@ def evaluate_asr_command(
         lm_weight=lm_weight,
         length_bonus=length_bonus,
     )
+
+
+@evaluate_app.command("qa")
+def evaluate_qa_command(
+    model: Annotated[Path, typer.Argument(help="A QA model from callqa train qa.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus folder with inspected calls.")],
+    heard: Annotated[Path, typer.Option(help="What the pipeline heard: callqa score CORPUS --raw output.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("runs/eval/qa"),
+    split: Annotated[str, typer.Option(help="train, dev, test or all.")] = "test",
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 1000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI to log to.")] = None,
+) -> None:
+    """Judge a split's calls from what the pipeline heard and compare with the inspectors' consensus,
+    each inspector, and the ground truth; HTML report with plots."""
+    from callqa.evaluation.qa_eval import evaluate_qa
+
+    report = evaluate_qa(corpus, heard, model, out, split, n_boot, tracking_uri)
+    t = report["totals"].get("model_vs_consensus")
+    if t:
+        typer.echo(
+            f"total QWK vs consensus {t['qwk'][0]:.3f} [{t['qwk'][1]:.3f}, {t['qwk'][2]:.3f}]; "
+            f"mean inspector QWK {report['totals'].get('mean_inspector_qwk')}"
+        )
+    typer.echo(f"report: {Path(out) / 'report.html'}")
 
 
 @evaluate_app.command("ser")
@@ -369,6 +403,9 @@ def score(
         typer.Option("--model", "-m", help="ASR ONNX file; without one a calls.jsonl is judged by its text."),
     ] = None,
     ser_model: Annotated[Path | None, typer.Option(help="Speech-emotion ONNX file (emotion rules).")] = None,
+    qa_model: Annotated[
+        Path | None, typer.Option(help="QA model (callqa train qa); without one the rules alone decide.")
+    ] = None,
     rubric: Annotated[Path | None, typer.Option(help="Rubric YAML (default: the packaged one).")] = None,
     errors: Annotated[Path | None, typer.Option(help="List of failed calls (OUT.errors.jsonl).")] = None,
     raw: Annotated[bool, typer.Option(help="Leave phone, ID and card numbers unmasked.")] = False,
@@ -386,19 +423,33 @@ def score(
     total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
     the errors file and the rest go on (exit code 1 if any failed)."""
     from callqa.data.rubric import load_rubric
+    from callqa.models.qa.linear import LinearQa
     from callqa.serving.score import Scorer, score_batch
 
     _check_channel(agent_channel)
     sheet = load_rubric(rubric)
+    qa = LinearQa.load(qa_model) if qa_model is not None else None
     pipeline = None
     if model is not None:
-        pipeline = _pipeline(model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight,
-                             length_bonus, raw=True)
-    scorer = Scorer(sheet, pipeline, raw=raw, rubric_source=str(rubric or "default rubric"),
-                    agent_channel=agent_channel)
+        pipeline = _pipeline(
+            model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw=True
+        )
+    scorer = Scorer(
+        sheet,
+        pipeline,
+        raw=raw,
+        rubric_source=str(rubric or "default rubric"),
+        agent_channel=agent_channel,
+        model=qa,
+        model_path=qa_model,
+    )
     report = score_batch(scorer, inputs, out, errors, from_text=model is None)
-    log.info("%d call(s) scored into %s%s", report.scored, report.out,
-             f", {report.skipped} kept from an interrupted run" if report.skipped else "")
+    log.info(
+        "%d call(s) scored into %s%s",
+        report.scored,
+        report.out,
+        f", {report.skipped} kept from an interrupted run" if report.skipped else "",
+    )
     if report.failed:
         typer.echo(f"error: {report.failed} call(s) failed; see {report.errors}", err=True)
         raise typer.Exit(1)
@@ -420,6 +471,26 @@ def train_ser_command(ctx: typer.Context) -> None:
     from callqa.training.ser_cli import train_ser
 
     train_ser(ctx.args)
+
+
+@train_app.command("qa")
+def train_qa_command(
+    corpus: Annotated[Path, typer.Option(help="Corpus folder with inspected calls.")],
+    heard: Annotated[Path, typer.Option(help="What the pipeline heard: callqa score CORPUS --raw output.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (JSON).")],
+    split: Annotated[str, typer.Option(help="Calls to learn from: train, dev, test or all.")] = "train",
+    labels: Annotated[
+        str, typer.Option(help="resolved (Dawid-Skene, re-checks, appeals) or first (first sheet only).")
+    ] = "resolved",
+    c: Annotated[float, typer.Option("--c", help="Inverse L2 strength of the logistic regressions.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI to log to.")] = None,
+) -> None:
+    """Train the transparent QA model: per rubric item a calibrated logistic regression over the rule
+    evidence and timeline features of what the pipeline heard, on inspector labels."""
+    from callqa.training.qa_train import train_qa
+
+    train_qa(corpus, heard, out, split, labels, c, seed, tracking_uri)
 
 
 @train_app.command("lm")

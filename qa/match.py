@@ -1,40 +1,77 @@
 """Finding rubric phrases in ASR output that is wrong in places.
 
-An inspector's phrase list says 请您稍等; the recogniser may write 请您稍的 or 清您稍等. Matching happens on
-toneless pinyin syllables, so homophone errors cost nothing, and then by edit distance over syllables
-against the best-fitting stretch of the text (Sellers' algorithm), so that one wrong, missing or extra
-syllable in a phrase of five still matches. ``min_similarity`` sets how many: a phrase of m syllables
-may have floor(m * (1 - min_similarity)) errors, so at the default 0.8 phrases of four syllables or
-fewer must be exact (Chinese is full of four-character phrases one character apart: 可以帮您 and
-已经帮您), five to nine may have one error and longer ones two. Optional "fuzzy pinyin" folds the
-distinctions many southern speakers (and small ASR models) blur: zh/z, ch/c, sh/s and the -ng finals.
-A phrase of one character matches that character only: one syllable is shared by too many characters
-(吗 and 妈 and 嘛).
+An inspector's phrase list says 你听不懂吗; a small recogniser on a noisy line writes 你经不懂啊. Matching
+therefore happens on toneless pinyin syllables (homophone errors cost nothing), by an edit distance that
+knows what recognisers confuse: replacing a syllable by one with the same initial or the same final
+(jing/ting, a/ma, ni/nin) costs half of replacing it by an unrelated one, and a missing or extra
+syllable costs one. The phrase is aligned with its best-fitting stretch of the text (Sellers'
+algorithm). A phrase of m syllables matches when that distance is at most m * (1 - min_similarity):
+at the default 0.8 a four-syllable phrase may have one near-miss syllable and no more (Chinese is full
+of four-character phrases one character apart, such as 可以帮您 and 已经帮您), a five-syllable phrase one
+unrelated error or two near misses.
+
+Optional "fuzzy pinyin" folds the distinctions many southern speakers (and small ASR models) blur:
+zh/z, ch/c, sh/s and the -ng finals. Phrases of up to three characters must match exactly (one
+character: that character itself, since a single syllable is shared by too many characters).
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from pypinyin import Style, lazy_pinyin
+
+#: Phrases this short (in syllables) must match their syllables exactly: one near miss in three
+#: syllables already turns 等着吧 into 等一下吧.
+EXACT_UP_TO = 3
+#: Cost of replacing a syllable by one that shares its initial or its final.
+NEAR_MISS = 0.5
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _KEEP = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]")
 _FOLDS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r",
+             "z", "c", "s", "y", "w")  # fmt: skip
 
 
 @lru_cache(maxsize=8192)
-def _fold(syllable: str) -> str:
+def _fold_syllable(syllable: str) -> str:
     for a, b in _FOLDS:
         if syllable.startswith(a):
             syllable = b + syllable[len(a) :]
             break
     return syllable[:-1] if syllable.endswith("ng") and len(syllable) > 2 else syllable
+
+
+@lru_cache(maxsize=8192)
+def _split(syllable: str) -> tuple[str, str]:
+    for ini in _INITIALS:
+        if syllable.startswith(ini) and len(syllable) > len(ini):
+            return ini, syllable[len(ini) :]
+    return "", syllable
+
+
+class _Codes:
+    """Interns syllables, initials and finals as integers, so that costs are computed with numpy."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, s: str) -> int:
+        return self.ids.setdefault(s, len(self.ids))
+
+
+_CODE = _Codes()
+
+
+@lru_cache(maxsize=4096)
+def _syllables(text: str, fuzzy: bool) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    s, o = syllables(text, fuzzy)
+    return tuple(s), tuple(o)
 
 
 def syllables(text: str, fuzzy: bool = True) -> tuple[list[str], list[int]]:
@@ -48,35 +85,67 @@ def syllables(text: str, fuzzy: bool = True) -> tuple[list[str], list[int]]:
     if len(pys) != len(chars):  # pypinyin merged something: fall back to one character at a time
         pys = [lazy_pinyin(ch, style=Style.NORMAL, errors=lambda s: list(s))[0] for ch in chars]
     out = [
-        (_fold(p) if fuzzy else p) if _HAN.match(ch) else ch.lower()
+        (_fold_syllable(p) if fuzzy else p) if _HAN.match(ch) else ch.lower()
         for p, (_, ch) in zip(pys, kept, strict=True)
     ]
     return out, [i for i, _ in kept]
 
 
-def best_substring(needle: Sequence[str], hay: Sequence[str]) -> tuple[int, int, int]:
-    """Edit distance from ``needle`` to its closest stretch of ``hay``, and that stretch (start, end).
+@dataclass(frozen=True)
+class Sounds:
+    """A syllable sequence as integer codes of the syllables, their initials and their finals."""
 
-    Sellers' algorithm: the ordinary edit-distance table, except that the stretch may start anywhere
-    in ``hay`` for free (the first row is zeros) and end anywhere (the minimum of the last row).
-    """
-    m = len(needle)
-    prev = [0] * (len(hay) + 1)
-    starts = list(range(len(hay) + 1))
-    for i in range(1, m + 1):
-        cur, cur_starts = [i], [0]
-        for j in range(1, len(hay) + 1):
-            sub = prev[j - 1] + (needle[i - 1] != hay[j - 1])
-            dele = prev[j] + 1
-            ins = cur[j - 1] + 1
-            best = min(sub, dele, ins)
-            cur.append(best)
-            cur_starts.append(
-                starts[j - 1] if best == sub else starts[j] if best == dele else cur_starts[j - 1]
-            )
-        prev, starts = cur, cur_starts
-    end = min(range(len(hay) + 1), key=lambda j: (prev[j], -j))
-    return prev[end], starts[end], end
+    syl: np.ndarray
+    ini: np.ndarray
+    fin: np.ndarray
+
+    @classmethod
+    def of(cls, syls: Sequence[str]) -> Sounds:
+        parts = [_split(s) for s in syls]
+        return cls(
+            np.array([_CODE(s) for s in syls], dtype=np.int64),
+            np.array([_CODE("i:" + i) if i else -1 for i, _ in parts], dtype=np.int64),
+            np.array([_CODE("f:" + f) for _, f in parts], dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.syl)
+
+
+def _costs(needle: Sounds, hay: Sounds) -> np.ndarray:
+    same = needle.syl[:, None] == hay.syl[None, :]
+    near = ((needle.ini[:, None] == hay.ini[None, :]) & (needle.ini[:, None] >= 0)) | (
+        needle.fin[:, None] == hay.fin[None, :]
+    )
+    return np.where(same, 0.0, np.where(near, NEAR_MISS, 1.0))
+
+
+def _last_row(cost: np.ndarray) -> np.ndarray:
+    """Sellers' table, one vectorised row at a time: a free start anywhere in the text (first row 0),
+    and insertions along the text folded in with a running minimum (cur[j] = min_k cur[j-k] + k)."""
+    m, n = cost.shape
+    prev = np.zeros(n + 1)
+    steps = np.arange(n + 1, dtype=float)
+    for i in range(m):
+        cur = np.empty(n + 1)
+        cur[0] = i + 1
+        cur[1:] = np.minimum(prev[:-1] + cost[i], prev[1:] + 1.0)
+        prev = np.minimum.accumulate(cur - steps) + steps
+    return prev
+
+
+def best_substring(needle: Sequence[str] | Sounds, hay: Sequence[str] | Sounds) -> tuple[float, int, int]:
+    """Weighted edit distance from ``needle`` to its closest stretch of ``hay``, and that stretch
+    (start, end). The end comes from the last row of the table; the start from the same table run
+    backwards over the text up to that end."""
+    a = needle if isinstance(needle, Sounds) else Sounds.of(needle)
+    b = hay if isinstance(hay, Sounds) else Sounds.of(hay)
+    cost = _costs(a, b)
+    row = _last_row(cost)
+    end = int(np.flatnonzero(row == row.min())[-1])
+    back = _last_row(cost[::-1, :end][:, ::-1])
+    start = end - int(np.flatnonzero(back == back.min())[0])
+    return float(row[end]), start, end
 
 
 @dataclass(frozen=True)
@@ -106,45 +175,47 @@ class PhraseMatcher:
         self.phrases = list(phrases)
         self.patterns = [re.compile(p) for p in patterns]
         self.fuzzy = fuzzy_pinyin
-        self._syl = [syllables(p, fuzzy_pinyin)[0] for p in self.phrases]
-        for phrase, syl in zip(self.phrases, self._syl, strict=True):
-            if not syl:
+        self.min_similarity = min_similarity
+        syls = [syllables(p, fuzzy_pinyin)[0] for p in self.phrases]
+        for phrase, s in zip(self.phrases, syls, strict=True):
+            if not s:
                 raise ValueError(f"phrase {phrase!r} has no Chinese characters, letters or digits")
-        self._allowed = [math.floor(len(s) * (1.0 - min_similarity) + 1e-9) for s in self._syl]
-        self._bags = [Counter(s) for s in self._syl]
-        self._chars = {p for p in self.phrases if len(p) == 1}
+        self._keys = [tuple(s) for s in syls]
+        self._sounds = [Sounds.of(s) for s in syls]
+        self._seen: dict[str, list[tuple[str, int, int, float, bool]]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.phrases or self.patterns)
 
-    def _scan(self, text: str) -> Iterable[tuple[str, int, int, float, bool]]:
-        """(phrase, start, end, similarity, matched) for every phrase that comes near the text."""
+    def _scan(self, text: str) -> list[tuple[str, int, int, float, bool]]:
+        """(phrase, start, end, similarity, matched) for every phrase, however far from the text;
+        remembered per text, since several rules and the features ask about the same turns."""
+        if text not in self._seen:
+            if len(self._seen) > 4096:
+                self._seen.clear()
+            self._seen[text] = list(self._compute(text))
+        return self._seen[text]
+
+    def _compute(self, text: str) -> Iterable[tuple[str, int, int, float, bool]]:
         for p in self.patterns:
             for m in p.finditer(text):
                 yield m.group(0), m.start(), m.end(), 1.0, True
         if not self.phrases:
             return
-        hay, offsets = syllables(text, self.fuzzy)
-        if not hay:
+        syls, offsets = _syllables(text, self.fuzzy)
+        if not syls:
             return
-        bag = Counter(hay)
-        for phrase, syl, allowed, need in zip(
-            self.phrases, self._syl, self._allowed, self._bags, strict=True
-        ):
-            if phrase in self._chars:
+        hay = Sounds.of(syls)
+        for phrase, key, sounds in zip(self.phrases, self._keys, self._sounds, strict=True):
+            m = len(key)
+            if len(phrase) == 1:
                 at = text.find(phrase)
                 if at >= 0:
                     yield phrase, at, at + 1, 1.0, True
                 continue
-            shared = sum((need & bag).values())
-            if shared == 0:
-                continue
-            if shared < len(syl) - allowed:  # too few syllables in common: at best a near miss
-                yield phrase, 0, 0, shared / len(syl) / 2, False
-                continue
-            d, a, b = best_substring(syl, hay)
-            sim = max(0.0, 1.0 - d / len(syl))
-            ok = d <= allowed and b > a
+            d, a, b = best_substring(sounds, hay)
+            sim = max(0.0, 1.0 - d / m)
+            ok = b > a and (d == 0 if m <= EXACT_UP_TO else d <= m * (1.0 - self.min_similarity) + 1e-9)
             yield phrase, offsets[a] if b > a else 0, offsets[b - 1] + 1 if b > a else 0, sim, ok
 
     def find(self, text: str) -> list[Match]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from callqa.data.rubric import Rubric
 from callqa.data.scores import CallScore, ItemScore, RubricRef, RuleEvent
+from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules.base import Verdict
 
 
@@ -43,3 +44,42 @@ def sheet(call_id: str, rubric: Rubric, items: list[ItemScore], events: list[Rul
         band=rubric.band(total),
         fatal=fatal,
     )
+
+
+def model_items(
+    rubric: Rubric, model: LinearQa, features: Mapping[str, float], verdicts: Mapping[str, Verdict]
+) -> list[ItemScore]:
+    """Score each item from the QA model; an item the model does not know falls back to its rule. The
+    explanation lists the rule's findings first, then the features that weighed most."""
+    fallback = {i.item: i for i in rule_items(rubric, verdicts)}
+    items = []
+    for item in rubric.items:
+        m = model.items.get(item.id)
+        if m is None:
+            items.append(fallback[item.id])
+            continue
+        p = m.probability(features)
+        defect = p >= m.threshold
+        v = verdicts.get(item.id)
+        items.append(
+            ItemScore(
+                item=item.id,
+                defect=defect,
+                probability=round(p, 4),
+                points_lost=round(min(item.points, m.points), 2) if defect else 0.0,
+                fatal=item.fatal and defect,
+                source=model.kind,
+                explanation=[e.detail for e in (v.events if v else [])] + m.reasons(features),
+            )
+        )
+    return items
+
+
+def check_model_rubric(model: LinearQa, rubric: Rubric, source: str) -> None:
+    """A model scores the items it was trained on: refuse a rubric whose items it does not know."""
+    missing = [i for i in rubric.ids if i not in model.items]
+    if missing:
+        raise ValueError(
+            f"{source}: the QA model was trained for rubric {model.rubric.get('name')!r} "
+            f"(items {sorted(model.items)}); this rubric's {missing} are unknown to it"
+        )

@@ -24,12 +24,14 @@ from tqdm import tqdm
 from callqa.data.audio import AudioError
 from callqa.data.constants import CHANNEL_OF
 from callqa.data.pii import mask_pii
-from callqa.data.results import CallResult
+from callqa.data.results import CallResult, ModelInfo
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord, SchemaError, read_calls, resolve_audio
 from callqa.data.scores import CallScore
+from callqa.models.qa.features import call_features
+from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import rule_items, sheet
+from callqa.qa.sheet import check_model_rubric, model_items, rule_items, sheet
 from callqa.qa.timeline import CallView
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,19 @@ class Scorer:
         raw: bool = False,
         rubric_source: str = "rubric",
         agent_channel: int = CHANNEL_OF["agent"],
+        model: LinearQa | None = None,
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.rubric, self.pipeline, self.raw = rubric, pipeline, raw
+        self.rubric, self.pipeline, self.raw, self.model = rubric, pipeline, raw, model
         self.rules = RuleSet(rubric, rubric_source)
+        self.model_info: ModelInfo | None = None
+        if model is not None:
+            check_model_rubric(model, rubric, rubric_source)
+            self.model_info = ModelInfo(
+                kind=model.kind,
+                path=os.fspath(model_path) if model_path else None,
+                version=str(model.meta.get("fingerprint") or "") or None,
+            )
         self.default_speakers = {"agent": agent_channel, "customer": 1 - agent_channel}
         if pipeline is not None and not getattr(pipeline, "raw", True):
             raise ValueError(
@@ -103,12 +115,18 @@ class Scorer:
         events = [e for v in verdicts.values() for e in v.events]
         if not self.raw:
             events = [e.model_copy(update={"evidence": mask_pii(e.evidence)}) for e in events]
-        out = sheet(view.id, self.rubric, rule_items(self.rubric, verdicts), events)
+        if self.model is not None:
+            items = model_items(self.rubric, self.model, call_features(view, verdicts), verdicts)
+        else:
+            items = rule_items(self.rubric, verdicts)
+        out = sheet(view.id, self.rubric, items, events)
         out.masked = not self.raw
         if result is not None:
             out.call = result if self.raw else masked(result)
             out.models = dict(result.models)
             out.warnings = list(result.warnings)
+        if self.model_info is not None:
+            out.models["qa"] = self.model_info
         if not view.roles_known:
             out.warnings.append("mono mix: the items about what the agent says were not judged")
         out.processing_seconds = round(seconds + 0.0, 3)

@@ -39,16 +39,19 @@ def verdict(rules: RuleSet, item: str, view: CallView):
 
 
 def test_best_substring_finds_the_closest_stretch() -> None:
-    d, a, b = best_substring(list("bcd"), list("xxbzdyy"))
-    assert (d, a, b) == (1, 2, 5)
+    d, a, b = best_substring(["ba", "ce", "du"], ["xi", "xi", "ba", "zo", "du", "yi"])
+    assert (d, a, b) == (1.0, 2, 5)
+    near, *_ = best_substring(["ba", "ce", "du"], ["ba", "ze", "du"])  # same final: a near miss
+    assert near == 0.5
 
 
 def test_phrases_survive_homophones_and_one_error_but_not_near_misses() -> None:
-    m = PhraseMatcher(["请您稍等", "已经帮您", "理解您的心情"])
+    m = PhraseMatcher(["请您稍等", "已经帮您", "理解您的心情", "你听不懂吗"])
     assert [x.phrase for x in m.find("好的清您稍等一下")] == ["请您稍等"]  # homophone 清/请
     assert [x.phrase for x in m.find("我理解你的心情")] == ["理解您的心情"]  # one syllable wrong of six
-    assert m.find("请你稍等") == []  # four syllables must all be right
-    assert m.find("请问有什么可以帮您") == []  # one syllable from 已经帮您, which is a different phrase
+    assert [x.phrase for x in m.find("请你稍等")] == ["请您稍等"]  # ni/nin: a near miss, in four
+    assert [x.phrase for x in m.find("你经不懂啊我")] == ["你听不懂吗"]  # two near misses in five
+    assert m.find("请问有什么可以帮您") == []  # 可以 is not 已经: one unrelated syllable too many
     found = m.find("我已经帮您查过了")[0]
     assert "我已经帮您查过了"[found.start : found.end] == "已经帮您"
 
@@ -191,7 +194,8 @@ def test_deescalation_only_when_the_customer_is_angry(rules: RuleSet) -> None:
     assert v.defect and len(v.events) == 2
     calm = call(GREETING, Said(C, 5, 8, "我想问一下。", "neutral"), Said(A, 9, 12, "好的。", "neutral"))
     assert not verdict(rules, "deescalation", calm).defect
-    assert not verdict(rules, "deescalation", call(GREETING)).judged  # no emotion known
+    said = call(GREETING, Said(C, 5, 8, "你们这服务太差了，我要投诉！"), Said(A, 9, 12, "规定就是这样。"))
+    assert verdict(rules, "deescalation", said).defect  # no emotion known, but the words say it
 
 
 def test_resolution_and_closing(rules: RuleSet) -> None:

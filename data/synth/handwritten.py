@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from callqa.data.audio import write_audio
-from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, EMOTIONS, SAMPLE_RATE
+from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, EMOTIONS, SAMPLE_RATE, SPEAKERS
 from callqa.data.files import atomic_dir, write_json, write_jsonl
 from callqa.data.schema import CallRecord, Truth, Turn
 from callqa.data.segments import call_to_utterances
@@ -51,6 +51,8 @@ class HandTurn:
     speaker: str
     text: str
     emotion: str
+    #: Seconds of silence before the turn (negative: it starts over the previous one); None: natural.
+    gap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,27 @@ def parse_dialogues(data: Any, where: str) -> list[Dialogue]:
         raw = d.get("turns")
         if not isinstance(raw, list) or len(raw) < 2:
             raise ValueError(f"{where}: {d['id']}: expected a list of at least two turns")
-        turns = []
-        for j, t in enumerate(raw):
-            speakers = [s for s in (AGENT, CUSTOMER) if isinstance(t, dict) and s in t]
-            if len(speakers) != 1 or set(t) - {AGENT, CUSTOMER, "emotion"}:
-                raise ValueError(f"{where}: {d['id']}.turns.{j}: expected one of agent/customer (+ emotion)")
-            text, emotion = t[speakers[0]], t.get("emotion", "neutral")
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"{where}: {d['id']}.turns.{j}: empty text")
-            if emotion not in EMOTIONS:
-                raise ValueError(f"{where}: {d['id']}.turns.{j}: emotion {emotion!r} not one of {EMOTIONS}")
-            turns.append(HandTurn(speakers[0], text.strip(), emotion))
+        turns = [parse_turn(t, f"{where}: {d['id']}.turns.{j}") for j, t in enumerate(raw)]
         out.append(Dialogue(d["id"], d["industry"], tuple(turns)))
     return out
+
+
+def parse_turn(t: Any, where: str, timed: bool = False) -> HandTurn:
+    """One ``{agent|customer: TEXT, emotion: ...}`` entry (and ``gap`` when ``timed``)."""
+    allowed = {AGENT, CUSTOMER, "emotion", *(("gap",) if timed else ())}
+    speakers = [s for s in (AGENT, CUSTOMER) if isinstance(t, dict) and s in t]
+    if len(speakers) != 1 or set(t) - allowed:
+        raise ValueError(
+            f"{where}: expected one of agent/customer (+ {', '.join(sorted(allowed - set(SPEAKERS)))})"
+        )
+    text, emotion, gap = t[speakers[0]], t.get("emotion", "neutral"), t.get("gap")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: empty text")
+    if emotion not in EMOTIONS:
+        raise ValueError(f"{where}: emotion {emotion!r} not one of {EMOTIONS}")
+    if gap is not None and not isinstance(gap, int | float):
+        raise ValueError(f"{where}: gap {gap!r} is not a number of seconds")
+    return HandTurn(speakers[0], text.strip(), emotion, None if gap is None else float(gap))
 
 
 def load_dialogues(path: str | os.PathLike[str] | None = None) -> list[Dialogue]:

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from callqa.data.constants import AGENT, CUSTOMER
 from callqa.qa.rules.base import Detector, Options, Phrases, Verdict, register
-from callqa.qa.timeline import CallView
+from callqa.qa.timeline import CallView, Said
 
 
 class EmotionSettings(Options):
@@ -58,6 +58,9 @@ class AgentEmotion(Detector):
 
 class DeescalationSettings(Options):
     angry_probability: float = Field(0.5, gt=0.0, le=1.0)
+    #: Words of an angry or complaining customer (投诉, 受够了 ...): with SER, or without it, they tell
+    #: that the customer is angry; in the customer's last turns, that they still are.
+    anger: Phrases = Field(default_factory=Phrases)
     #: Soothing wording the agent should use once the customer is angry.
     soothe: Phrases = Field(default_factory=Phrases)
     #: The customer's last turns (this many) must not be angry.
@@ -66,22 +69,32 @@ class DeescalationSettings(Options):
 
 @register
 class Deescalation(Detector):
-    """Only judged when the customer is angry: the agent must soothe, and the customer end calmer."""
+    """Only judged when the customer is angry: the agent must soothe, and the customer end calmer.
+
+    Anger is heard (SER) or said (the ``anger`` phrases). Speech-emotion models that judge a speaker
+    against their own turns miss a customer who is angry from the first word to the last, which is
+    exactly the call this item is about, so the words count as much as the voice.
+    """
 
     name = "deescalation"
     Settings = DeescalationSettings
 
     def setup(self) -> None:
-        self.soothe = self.opts.soothe.matcher()
+        self.soothe, self.anger = self.opts.soothe.matcher(), self.opts.anger.matcher()
+
+    def _angry(self, turn: Said) -> float:
+        heard = turn.prob("angry") or 0.0
+        said = self.anger.best(turn.text) if self.anger else 0.0
+        return max(heard, 1.0 if said >= self.opts.anger.min_similarity else 0.0)
 
     def judge(self, view: CallView) -> Verdict:
         if not view.roles_known:
             return self.not_judged("speakers unknown (mono mix)")
-        if not view.has_emotion:
+        if not view.has_emotion and not self.anger:
             return self.not_judged("no emotion in the input")
         customer = view.of(CUSTOMER)
         p = self.opts.angry_probability
-        angry = [t for t in customer if (t.prob("angry") or 0.0) >= p]
+        angry = [t for t in customer if self._angry(t) >= p]
         if not angry:
             return self.verdict(
                 False, 0.9, reason="customer never angry", angry=0.0, soothed=0.0, angry_at_end=0.0
@@ -91,7 +104,7 @@ class Deescalation(Detector):
         soothed = max((self.soothe.best(t.text) for t in after), default=0.0) if self.soothe else 1.0
         said = any(self.soothe.find(t.text) for t in after) if self.soothe else True
         tail = customer[-self.opts.end_turns :]
-        end_anger = max((t.prob("angry") or 0.0) for t in tail)
+        end_anger = max(self._angry(t) for t in tail)
         events = []
         if not said:
             events.append(
@@ -108,4 +121,7 @@ class Deescalation(Detector):
             angry=1.0,
             soothed=soothed,
             angry_at_end=end_anger,
+            angry_share=len(angry) / len(customer),
+            heard_angry=max((t.prob("angry") or 0.0) for t in customer),
+            said_angry=sum(1 for t in customer if self.anger and self.anger.find(t.text)),
         )

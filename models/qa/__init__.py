@@ -1,0 +1,1 @@
+"""Call-quality models: per rubric item the probability of a defect and the points it costs."""

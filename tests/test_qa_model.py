@@ -1,0 +1,106 @@
+"""The transparent QA model end to end on the tiny corpus: train, explain, evaluate, score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from callqa.cli import app
+from callqa.data.rubric import load_rubric
+from callqa.data.schema import CallRecord
+from callqa.data.scores import CallScore
+from callqa.models.qa.linear import LinearQa
+from callqa.serving.score import Scorer
+from tests.qa_fixtures import write_heard
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    root = tmp_path_factory.mktemp("qa")
+    heard = write_heard(tiny_calls, root / "heard.jsonl")
+    model = root / "qa.json"
+    args = [
+        "train",
+        "qa",
+        "--corpus",
+        str(tiny_corpus),
+        "--heard",
+        str(heard),
+        "--out",
+        str(model),
+        "--split",
+        "all",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return {"heard": heard, "model": model, "root": root}
+
+
+def test_the_model_file_is_self_contained_and_explains_itself(
+    trained: dict, tiny_calls: list[CallRecord]
+) -> None:
+    model = LinearQa.load(trained["model"])
+    rubric = load_rubric()
+    assert list(model.items) == rubric.ids and model.meta["labels"] == "resolved"
+    again = LinearQa.load(model.save(trained["root"] / "copy.json"))
+    scorer = Scorer(rubric, model=again)
+    from callqa.qa.timeline import CallView
+
+    score = scorer.judge(CallView.from_record(tiny_calls[0]))
+    assert {i.source for i in score.items} == {"qa-linear"} and score.models["qa"].kind == "qa-linear"
+    assert all(any("=" in e for e in i.explanation) for i in score.items)  # the features that weighed
+    x = {"call.minutes": 1.0}
+    assert model.predict(x) == again.predict(x)
+
+
+def test_a_model_refuses_a_rubric_it_was_not_trained_for(trained: dict, tmp_path: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text("items:\n  - {id: zz, name_zh: 甲, points: 100}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="zz"):
+        Scorer(load_rubric(other), model=LinearQa.load(trained["model"]), rubric_source=str(other))
+
+
+def test_evaluation_reports_items_totals_flips_and_pictures(trained: dict, tiny_corpus: Path) -> None:
+    out = trained["root"] / "eval"
+    args = [
+        "evaluate",
+        "qa",
+        str(trained["model"]),
+        "--corpus",
+        str(tiny_corpus),
+        "--heard",
+        str(trained["heard"]),
+        "--out",
+        str(out),
+        "--split",
+        "all",
+        "--n-boot",
+        "20",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "qa_eval.json").read_text())
+    aucs = [m["vs_truth"]["auc"][0] for m in report["items"].values() if 0 < m["vs_truth"]["positives"] < 12]
+    assert aucs and np.nanmean(aucs) > 0.9  # fitted on these calls: the rule evidence must separate them
+    assert report["flips"]["band_flip_rate"] == 0.0  # heard == truth here, so nothing can flip
+    assert report["truth"]["model"]["qwk"][0] > 0.5
+    html = (out / "report.html").read_text()
+    assert html.count("<img") >= 3 and all(
+        (out / f).stat().st_size > 5000 for f in ("reliability.png", "flips.png")
+    )
+
+
+def test_score_with_the_model(trained: dict, tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+    out = trained["root"] / "scores.jsonl"
+    args = ["score", str(tiny_corpus), "--out", str(out), "--qa-model", str(trained["model"])]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    scores = [CallScore.model_validate(json.loads(x)) for x in out.read_text().splitlines()]
+    assert len(scores) == len(tiny_calls) and all(
+        s.models["qa"].path == str(trained["model"]) for s in scores
+    )
