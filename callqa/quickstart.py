@@ -52,7 +52,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
             "ASR stage skipped: no base checkpoint at %s yet (made by configs/asr/base-cpu.yaml)", base
         )
         return None
-    log.info("stage 2/4: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
+    log.info("stage 2/5: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
     from callqa.evaluation.asr_eval import evaluate_asr
     from callqa.serving.export_report import export_asr
     from callqa.training.asr_cli import train_asr
@@ -87,7 +87,7 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
     if _reusable(corpus, preset=preset, seed=seed, generator_version=GENERATOR_VERSION):
         log.info("reusing the %s corpus in %s", preset, corpus)
     else:
-        log.info("stage 1/4: generating the %s synthetic corpus in %s", preset, corpus)
+        log.info("stage 1/5: generating the %s synthetic corpus in %s", preset, corpus)
         generate_corpus(
             load_synth_config(preset_path(preset)), corpus, seed=seed, workers=workers, overwrite=True
         )
@@ -98,13 +98,13 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
     asr = asr_stage(corpus, out)
     if asr is not None:
         summary["asr"] = {"test_cer": asr["cer"], "test_cer_lm": asr["with_lm"]["cer"]}
-    log.info("stage 3/4: speech emotion on %s", corpus)
+    log.info("stage 3/5: speech emotion on %s", corpus)
     from callqa.training.ser_cli import ser_stage
 
     ser = ser_stage(corpus, out / "ser")
     summary["ser"] = {k: ser["metrics"][k] for k in ("ua", "wa", "macro_f1")} | {"turns": ser["turns"]}
     if asr is not None:
-        log.info("stage 4/4: whole calls through the pipeline")
+        log.info("stage 4/5: whole calls through the pipeline")
         from callqa.serving.asr_onnx import load_asr
         from callqa.serving.ser_onnx import load_ser
         from callqa.serving.vad import load_vad
@@ -112,6 +112,10 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
         models = load_asr(asr["model"]), load_vad("energy"), load_ser(out / "ser" / "export" / "ser.onnx")
         summary["pipeline"] = call_stage(corpus, out, CallPipeline(*models, raw=True))
         summary["asr"]["handwritten_cer_lm"] = handwritten_with_lm(asr, out)
+        log.info("stage 5/5: judging calls by the rubric and measuring against the inspectors")
+        from callqa.quickstart_qa import qa_stage
+
+        summary["qa"] = qa_stage(corpus, out, CallPipeline(*models, raw=True), seed=seed)
     write_json(out / "summary.json", summary)
     log.info("figures of this run: %s", out / "summary.json")
 
@@ -133,9 +137,11 @@ def call_stage(corpus: Path, out: Path, pipeline: CallPipeline, handwritten: Pat
     turn tables and returns the figures."""
     from callqa.data.synth.handwritten import HANDWRITTEN_VERSION, render_handwritten
     from callqa.evaluation.pipeline_eval import evaluate_pipeline
+    from callqa.quickstart_qa import write_results
     from callqa.serving.timeline import turn_table
 
     test = evaluate_pipeline(pipeline, corpus, "test")
+    write_results(out / "qa" / "heard-test.jsonl", test.results)  # the QA stage judges these calls
     console = make_console()
     for result in test.results[:2]:
         for line in turn_table(result):

@@ -46,3 +46,23 @@ def test_call_stage_scores_test_calls_and_the_hand_written_set(
         json.loads((tmp_path / "handwritten" / "corpus.json").read_text(encoding="utf-8"))["counts"]["calls"]
         == 1
     )
+
+
+def test_qa_stage_trains_judges_and_prints_the_agreement_table(
+    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callqa.quickstart_qa import qa_stage
+    from tests.test_handwritten_calls import SMALL
+
+    hand = tmp_path / "calls.yaml"
+    hand.write_text(yaml.safe_dump(SMALL, allow_unicode=True), encoding="utf-8")
+    pipeline = CallPipeline(SpyAsr(), load_vad("energy"), FakeSer(), raw=True)
+    call_stage(tiny_corpus, tmp_path, pipeline, None)
+    figures = qa_stage(tiny_corpus, tmp_path, pipeline, eval_calls=12, handwritten=hand)
+    assert figures["eval"]["calls"] == 12 and figures["handwritten"]["calls"] == 1
+    assert set(figures["test"]["item_f1_vs_truth"]) >= {"greeting", "forbidden"}
+    assert (tmp_path / "qa" / "qa-linear.json").is_file() and (
+        tmp_path / "qa" / "eval" / "report.html"
+    ).is_file()
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Total score agreement" in printed and "vs the others" in printed and "model vs" in printed
