@@ -64,13 +64,13 @@ def qa_stage(
     eval_calls: int = EVAL_CALLS,
     handwritten: Path | None = None,
 ) -> dict:
-    """Train, judge and measure; the test calls' pipeline results come from the pipeline stage
-    (``qa/heard-test.jsonl``). ``handwritten``: another labelled-calls YAML in place of the shipped one."""
+    """Hear, train, judge and measure. ``handwritten``: another labelled-calls YAML in place of the
+    shipped one."""
     qa = out / "qa"
     heard = qa / "heard-small.jsonl"
     train = hear(pipeline, corpus, "train", qa / "heard-train.jsonl")
-    test = (qa / "heard-test.jsonl").read_text(encoding="utf-8")
-    heard.write_text(train.read_text(encoding="utf-8") + test, encoding="utf-8")
+    test = hear(pipeline, corpus, "test", qa / "heard-test.jsonl")
+    heard.write_text(train.read_text(encoding="utf-8") + test.read_text(encoding="utf-8"), encoding="utf-8")
     model_path = qa / "qa-linear.json"
     train_qa(corpus, heard, model_path, split="train")
 
