@@ -20,6 +20,12 @@ LmOption = Annotated[
 ]
 LmWeightOption = Annotated[float, typer.Option(help="Weight of the language model's log-probability.")]
 LengthBonusOption = Annotated[float, typer.Option(help="Nats per output character, against short output.")]
+VadOption = Annotated[str, typer.Option(help="Voice activity: energy, or silero (ONNX).")]
+MaxSegmentOption = Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")]
+AgentChannelOption = Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")]
+BeamOption = Annotated[int, typer.Option(help="Beam width (1 = greedy).")]
+HotwordOption = Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")]
+ThreadsOption = Annotated[int | None, typer.Option(help="onnxruntime threads.")]
 
 app = typer.Typer(
     name="callqa",
@@ -200,7 +206,7 @@ def evaluate_asr_command(
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder (default: runs/eval/asr-MODEL).")] = None,
     limit: Annotated[int | None, typer.Option(help="Score at most this many utterances.")] = None,
-    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
+    beam: BeamOption = 1,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI to log to (e.g. sqlite:///runs/mlflow.db).")
     ] = None,
@@ -260,7 +266,7 @@ def evaluate_ser_command(
     corpus: Annotated[Path, typer.Option(help="Corpus folder.")],
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder (default: runs/eval/ser-MODEL).")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """UA, WA, macro-F1, per-class recall, confusion PNG, ECE and coverage at the uncertain threshold."""
     from callqa.evaluation.ser_eval import evaluate_ser
@@ -302,13 +308,13 @@ def transcribe(
     output: Annotated[
         str, typer.Option("--format", help="text: a turn table per call; jsonl: one result per line.")
     ] = "text",
-    vad: Annotated[str, typer.Option(help="Voice activity: energy, or silero (ONNX).")] = "energy",
-    max_segment: Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")] = 15.0,
-    agent_channel: Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")] = 0,
+    vad: VadOption = "energy",
+    max_segment: MaxSegmentOption = 15.0,
+    agent_channel: AgentChannelOption = 0,
     raw: Annotated[bool, typer.Option(help="Print phone, ID and card numbers unmasked.")] = False,
-    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
-    hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+    beam: BeamOption = 1,
+    hotword: HotwordOption = None,
+    threads: ThreadsOption = None,
     lm: LmOption = None,
     lm_weight: LmWeightOption = LM_WEIGHT,
     length_bonus: LengthBonusOption = LENGTH_BONUS,
@@ -409,12 +415,12 @@ def score(
     rubric: Annotated[Path | None, typer.Option(help="Rubric YAML (default: the packaged one).")] = None,
     errors: Annotated[Path | None, typer.Option(help="List of failed calls (OUT.errors.jsonl).")] = None,
     raw: Annotated[bool, typer.Option(help="Leave phone, ID and card numbers unmasked.")] = False,
-    vad: Annotated[str, typer.Option(help="Voice activity: energy, or silero (ONNX).")] = "energy",
-    max_segment: Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")] = 15.0,
-    agent_channel: Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")] = 0,
-    beam: Annotated[int, typer.Option(help="Beam width (1 = greedy).")] = 1,
-    hotword: Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads.")] = None,
+    vad: VadOption = "energy",
+    max_segment: MaxSegmentOption = 15.0,
+    agent_channel: AgentChannelOption = 0,
+    beam: BeamOption = 1,
+    hotword: HotwordOption = None,
+    threads: ThreadsOption = None,
     lm: LmOption = None,
     lm_weight: LmWeightOption = LM_WEIGHT,
     length_bonus: LengthBonusOption = LENGTH_BONUS,

@@ -103,58 +103,22 @@ def _ci(v: list[float] | None) -> str:
     return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if math.isfinite(v[1]) else f"{v[0]:.3f}"
 
 
+def _row(name: str, m: dict[str, Any]) -> list[Any]:
+    return [name, m["calls"], *(_ci(m[k]) for k in ("qwk", "spearman", "mae", "band_exact"))]
+
+
 def print_agreement(reports: dict[str, dict[str, Any]]) -> None:
     ev = reports["eval"]
-    rows = []
     t = ev["totals"]
+    named: list[tuple[str, dict[str, Any]]] = []
     if "model_vs_consensus" in t:
-        m = t["model_vs_consensus"]
-        rows.append(
-            [
-                "model vs consensus",
-                m["calls"],
-                _ci(m["qwk"]),
-                _ci(m["spearman"]),
-                _ci(m["mae"]),
-                _ci(m["band_exact"]),
-            ]
-        )
-        for r, v in t.get("inspectors", {}).items():
-            m = v["vs_consensus"]
-            rows.append(
-                [
-                    f"{r} vs the others",
-                    m["calls"],
-                    _ci(m["qwk"]),
-                    _ci(m["spearman"]),
-                    _ci(m["mae"]),
-                    _ci(m["band_exact"]),
-                ]
-            )
+        named.append(("model vs consensus", t["model_vs_consensus"]))
+        named += [(f"{r} vs the others", v["vs_consensus"]) for r, v in t.get("inspectors", {}).items()]
     for name, rep in (("eval", ev), ("hand-written", reports["handwritten"])):
-        m = rep["truth"].get("model")
-        if m:
-            rows.append(
-                [
-                    f"model vs truth ({name})",
-                    m["calls"],
-                    _ci(m["qwk"]),
-                    _ci(m["spearman"]),
-                    _ci(m["mae"]),
-                    _ci(m["band_exact"]),
-                ]
-            )
-    for r, m in ev["truth"].get("inspectors", {}).items():
-        rows.append(
-            [
-                f"{r} vs truth",
-                m["calls"],
-                _ci(m["qwk"]),
-                _ci(m["spearman"]),
-                _ci(m["mae"]),
-                _ci(m["band_exact"]),
-            ]
-        )
+        if rep["truth"].get("model"):
+            named.append((f"model vs truth ({name})", rep["truth"]["model"]))
+    named += [(f"{r} vs truth", m) for r, m in ev["truth"].get("inspectors", {}).items()]
+    rows = [_row(n, m) for n, m in named]
     print_table(
         make_console(),
         Table(

@@ -43,3 +43,28 @@ def write_heard(calls: Sequence[CallRecord], path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def train_on_truth(corpus: Path, calls: Sequence[CallRecord], root: Path) -> tuple[Path, Path]:
+    """``callqa train qa`` on every call of ``corpus``, heard as written; returns (heard, model)."""
+    from typer.testing import CliRunner
+
+    from callqa.cli import app
+
+    heard = write_heard(calls, root / "heard.jsonl")
+    model = root / "qa.json"
+    args = [
+        "train",
+        "qa",
+        "--corpus",
+        str(corpus),
+        "--heard",
+        str(heard),
+        "--out",
+        str(model),
+        "--split",
+        "all",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return heard, model

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from callqa.cli import app
 from callqa.data.schema import CallRecord
-from tests.qa_fixtures import write_heard
+from tests.qa_fixtures import train_on_truth
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -22,22 +22,8 @@ def qa_report(
     tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     root = tmp_path_factory.mktemp("nb")
-    heard = write_heard(tiny_calls, root / "heard.jsonl")
-    model = root / "qa.json"
+    heard, model = train_on_truth(tiny_corpus, tiny_calls, root)
     runner = CliRunner()
-    train = [
-        "train",
-        "qa",
-        "--corpus",
-        str(tiny_corpus),
-        "--heard",
-        str(heard),
-        "--out",
-        str(model),
-        "--split",
-        "all",
-    ]
-    assert runner.invoke(app, train).exit_code == 0
     evaluate = [
         "evaluate",
         "qa",

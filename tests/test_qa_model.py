@@ -15,7 +15,7 @@ from callqa.data.schema import CallRecord
 from callqa.data.scores import CallScore
 from callqa.models.qa.linear import LinearQa
 from callqa.serving.score import Scorer
-from tests.qa_fixtures import write_heard
+from tests.qa_fixtures import train_on_truth
 
 
 @pytest.fixture(scope="module")
@@ -23,22 +23,7 @@ def trained(
     tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
     root = tmp_path_factory.mktemp("qa")
-    heard = write_heard(tiny_calls, root / "heard.jsonl")
-    model = root / "qa.json"
-    args = [
-        "train",
-        "qa",
-        "--corpus",
-        str(tiny_corpus),
-        "--heard",
-        str(heard),
-        "--out",
-        str(model),
-        "--split",
-        "all",
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    heard, model = train_on_truth(tiny_corpus, tiny_calls, root)
     return {"heard": heard, "model": model, "root": root}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -191,30 +192,53 @@ def render_handwritten(
     dialogues = load_dialogues(path)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(dialogues))]
     jobs = [_Job(i, d, s) for i, (d, s) in enumerate(zip(dialogues, seeds, strict=True))]
-    workers = workers or os.cpu_count() or 1
+    header = {
+        "name": f"callqa-handwritten-{SET_NAME}",
+        "seed": seed,
+        "handwritten_version": HANDWRITTEN_VERSION,
+    }
+    industries = len({d.industry for d in dialogues})
+    info = write_rendered_set(out, _render, jobs, header, industries, workers, overwrite)
+    log.info("hand-written set written to %s", out)
+    return info
+
+
+def write_rendered_set(
+    out: str | os.PathLike[str],
+    render: Callable[..., dict[str, Any]],
+    jobs: Sequence[Any],
+    header: dict[str, Any],
+    industries: int,
+    workers: int | None = None,
+    overwrite: bool = False,
+    rubric: Path | None = None,
+) -> dict[str, Any]:
+    """Render ``jobs`` (``render(job, corpus_dir=...)`` -> a call record) into a corpus folder that
+    appears only when complete, with its utterances, counts and fingerprint; returns corpus.json."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "audio").mkdir()
         calls = [
             CallRecord.model_validate(c)
-            for c in _run(partial(_render, corpus_dir=tmp), jobs, workers, "calls")
+            for c in _run(
+                partial(render, corpus_dir=tmp), list(jobs), workers or os.cpu_count() or 1, "calls"
+            )
         ]
         utterances = [u for c in calls for u in call_to_utterances(c)]
         write_jsonl(tmp / "calls.jsonl", (c.to_json() for c in calls))
         write_jsonl(tmp / "utterances.jsonl", (u.to_json() for u in utterances))
+        if rubric is not None:
+            (tmp / "rubric.yaml").write_text(rubric.read_text(encoding="utf-8"), encoding="utf-8")
         info = {
-            "name": f"callqa-handwritten-{SET_NAME}",
-            "seed": seed,
-            "handwritten_version": HANDWRITTEN_VERSION,
+            **header,
             "counts": {
                 "calls": len(calls),
                 "calls_per_split": {SPLIT: len(calls)},
                 "utterances": len(utterances),
-                "industries": len({d.industry for d in dialogues}),
+                "industries": industries,
                 "call_hours": round(sum(c.duration for c in calls) / 3600, 4),
                 "utterance_hours_per_split": {SPLIT: round(sum(u.duration for u in utterances) / 3600, 4)},
             },
         }
         info["fingerprint"] = _fingerprint(tmp, ["calls.jsonl", "utterances.jsonl"])
         write_json(tmp / "corpus.json", info)
-    log.info("hand-written set written to %s", out)
     return info

@@ -13,7 +13,6 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -23,12 +22,9 @@ import yaml
 
 from callqa.data.audio import write_audio
 from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, SAMPLE_RATE
-from callqa.data.files import atomic_dir, write_json, write_jsonl
 from callqa.data.rubric import default_rubric_path, load_rubric
 from callqa.data.schema import CallRecord, Truth, Turn
-from callqa.data.segments import call_to_utterances
-from callqa.data.synth.generate import _fingerprint, _run
-from callqa.data.synth.handwritten import _START, SPLIT, HandTurn, parse_turn
+from callqa.data.synth.handwritten import _START, SPLIT, HandTurn, parse_turn, write_rendered_set
 from callqa.data.synth.render import Line, _mix
 from callqa.data.synth.voices import ESPEAK_RATE, sample_voice, synthesize
 
@@ -188,29 +184,10 @@ def render_labelled_calls(
     calls = load_labelled_calls(path)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(calls))]
     jobs = [_Job(i, c, s) for i, (c, s) in enumerate(zip(calls, seeds, strict=True))]
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        (tmp / "audio").mkdir()
-        records = [
-            CallRecord.model_validate(c)
-            for c in _run(partial(_render, corpus_dir=tmp), jobs, workers or os.cpu_count() or 1, "calls")
-        ]
-        utterances = [u for c in records for u in call_to_utterances(c)]
-        write_jsonl(tmp / "calls.jsonl", (c.to_json() for c in records))
-        write_jsonl(tmp / "utterances.jsonl", (u.to_json() for u in utterances))
-        (tmp / "rubric.yaml").write_text(default_rubric_path().read_text(encoding="utf-8"), encoding="utf-8")
-        info = {
-            "name": f"callqa-handwritten-{SET_NAME}",
-            "seed": seed,
-            "handwritten_version": QA_CALLS_VERSION,
-            "counts": {
-                "calls": len(records),
-                "calls_per_split": {SPLIT: len(records)},
-                "utterances": len(utterances),
-                "industries": len({c.industry for c in calls}),
-                "call_hours": round(sum(c.duration for c in records) / 3600, 4),
-            },
-        }
-        info["fingerprint"] = _fingerprint(tmp, ["calls.jsonl", "utterances.jsonl"])
-        write_json(tmp / "corpus.json", info)
+    header = {"name": f"callqa-handwritten-{SET_NAME}", "seed": seed, "handwritten_version": QA_CALLS_VERSION}
+    industries = len({c.industry for c in calls})
+    info = write_rendered_set(
+        out, _render, jobs, header, industries, workers, overwrite, default_rubric_path()
+    )
     log.info("hand-written QA calls written to %s", out)
     return info
