@@ -488,7 +488,12 @@ def train_qa_command(
     labels: Annotated[
         str, typer.Option(help="resolved (Dawid-Skene, re-checks, appeals) or first (first sheet only).")
     ] = "resolved",
-    c: Annotated[float, typer.Option("--c", help="Inverse L2 strength of the logistic regressions.")] = 1.0,
+    c: Annotated[
+        float | None,
+        typer.Option(
+            "--c", help="Inverse L2 strength of every item's regression (default: chosen per item)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI to log to.")] = None,
 ) -> None:

@@ -113,6 +113,7 @@ def print_agreement(reports: dict[str, dict[str, Any]]) -> None:
     named: list[tuple[str, dict[str, Any]]] = []
     if "model_vs_consensus" in t:
         named.append(("model vs consensus", t["model_vs_consensus"]))
+        named.append(("model (expected total)", t["model_expected_vs_consensus"]))
         named += [(f"{r} vs the others", v["vs_consensus"]) for r, v in t.get("inspectors", {}).items()]
     for name, rep in (("eval", ev), ("hand-written", reports["handwritten"])):
         if rep["truth"].get("model"):

@@ -55,6 +55,9 @@ class CallLabels:
     defect: dict[str, bool]
     source: dict[str, str]
     points: dict[str, float] = field(default_factory=dict)
+    #: Log-likelihood ratio (defect : clean) of the pooled sheets under the rater model, for a learner
+    #: that brings its own prior (see training/qa_linear.py); absent for overridden items.
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 #: Prior beliefs about an inspector, as pseudo-counts added to every rater's tallies: a deduction is a
@@ -112,6 +115,16 @@ def dawid_skene(
     return post, model
 
 
+def log_likelihood_ratio(votes: dict[str, bool], model: RaterModel) -> float:
+    """How much a call's sheets favour "defect" over "clean", given each rater's sensitivity and
+    specificity: a strict rater's "no" weighs little against a defect, a careful rater's "yes" a lot."""
+    out = 0.0
+    for r, f in votes.items():
+        sens, spec = model.sensitivity[r], model.specificity[r]
+        out += float(np.log(sens / (1 - spec)) if f else np.log((1 - sens) / spec))
+    return out
+
+
 def _by_time(sheets: Sequence[Inspection]) -> list[Inspection]:
     return sorted(sheets, key=lambda s: s.at)
 
@@ -130,10 +143,12 @@ def resolved_labels(
             for c in scored
         ]
         post, models[item] = dawid_skene(votes, item)
-        for lab, call, p in zip(out, scored, post, strict=True):
+        for lab, call, p, v in zip(out, scored, post, votes, strict=True):
             lab.probability[item], lab.defect[item], lab.source[item] = float(p), bool(p >= 0.5), "pooled"
+            lab.evidence[item] = log_likelihood_ratio(v, models[item])
             later = [s for s in _by_time(call.inspections) if s.kind in OVERRIDE_KINDS] if overrides else []
             if later:
+                lab.evidence.pop(item)
                 final = later[-1]
                 lab.defect[item] = flagged(final, item)
                 lab.probability[item] = 1.0 if lab.defect[item] else 0.0

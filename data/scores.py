@@ -49,6 +49,8 @@ class ItemScore(Record):
     points_lost: Annotated[float, Field(ge=0.0)]
     #: The item is fatal and defective: the call scores zero.
     fatal: bool = False
+    #: P(defect) times the points at stake: what the item costs on average over the model's doubt.
+    expected_points_lost: Annotated[float, Field(ge=0.0)] = 0.0
     #: What decided it: ``rules`` (a detector alone) or the name of the model.
     source: str = "rules"
     #: Readable reasons: the events and the features that weighed most.
@@ -71,6 +73,10 @@ class CallScore(Record):
     items: list[ItemScore]
     events: list[RuleEvent] = Field(default_factory=list)
     total: Annotated[float, Field(ge=0.0, le=100.0)]
+    #: The total's expectation under the item probabilities (a fatal item's probability scales the whole
+    #: call down): it ranks calls by risk and follows an average inspector more closely than the total
+    #: of hard decisions, which is what the sheet, the band and the fatal flags report.
+    expected_total: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
     band: str
     fatal: list[str] = Field(default_factory=list)
     #: What was heard: turns, emotions, silences and overlaps (absent when scored from a transcript).

@@ -56,6 +56,7 @@ class Predictions:
     defect: dict[str, np.ndarray]
     totals: np.ndarray
     bands: list[str]
+    expected: np.ndarray
 
 
 def predict(
@@ -64,7 +65,7 @@ def predict(
     rules = rules or RuleSet(rubric)
     probs: dict[str, list[float]] = {i: [] for i in rubric.ids}
     defect: dict[str, list[bool]] = {i: [] for i in rubric.ids}
-    totals, bands = [], []
+    totals, bands, expected = [], [], []
     for view in views:
         verdicts = rules.judge(view)
         items = model_items(rubric, model, call_features(view, verdicts), verdicts)
@@ -74,12 +75,14 @@ def predict(
         s = sheet(view.id, rubric, items, [])
         totals.append(s.total)
         bands.append(s.band)
+        expected.append(s.expected_total)
     return Predictions(
         [v.id for v in views],
         {k: np.array(v) for k, v in probs.items()},
         {k: np.array(v, bool) for k, v in defect.items()},
         np.array(totals),
         bands,
+        np.array(expected, dtype=float),
     )
 
 
@@ -99,7 +102,7 @@ def call_cer(record: CallRecord, heard: CallResult) -> float:
 
 
 def _risk(pred: Predictions, defective: np.ndarray, n_boot: int) -> dict[str, Any]:
-    order = np.lexsort((-sum(pred.probs.values()), pred.totals))  # worst predicted total first
+    order = np.argsort(pred.expected, kind="stable")  # the lowest expected total first
     prevalence = float(defective.mean())
     out: dict[str, Any] = {"prevalence": round(prevalence, 4), "calls": len(defective), "budgets": {}}
     for b in BUDGETS:
@@ -203,6 +206,9 @@ def evaluate_qa(
             )
         ref = cons.totals()
         report["totals"]["model_vs_consensus"] = total_metrics(on_heard.totals[sel], ref, minimums, n_boot)
+        report["totals"]["model_expected_vs_consensus"] = total_metrics(
+            on_heard.expected[sel], ref, minimums, n_boot
+        )
         per_team: dict[str, Any] = {}
         teams = {c.id: c.team or "?" for c in records}
         for team in sorted({teams[c] for c in cons.call_ids}):
@@ -242,6 +248,7 @@ def evaluate_qa(
             {k: v[sel] for k, v in on_heard.defect.items()},
             on_heard.totals[sel],
             [on_heard.bands[k] for k in sel],
+            on_heard.expected[sel],
         )
         report["risk"] = _risk(sub, defective, n_boot)
 

@@ -197,9 +197,10 @@ def write_qa_report(
         ),
     ]
     if "model_vs_consensus" in totals:
-        named = {"model": totals["model_vs_consensus"]} | {
-            f"{r} (vs the others)": v["vs_consensus"] for r, v in totals.get("inspectors", {}).items()
-        }
+        named = {
+            "model": totals["model_vs_consensus"],
+            "model, expected total": totals["model_expected_vs_consensus"],
+        } | {f"{r} (vs the others)": v["vs_consensus"] for r, v in totals.get("inspectors", {}).items()}
         sections.append(
             Section(
                 "Total score against the consensus",

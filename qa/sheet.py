@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from callqa.data.constants import FULL_MARKS
 from callqa.data.rubric import Rubric
 from callqa.data.scores import CallScore, ItemScore, RubricRef, RuleEvent
 from callqa.models.qa.linear import LinearQa
@@ -24,6 +25,7 @@ def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScor
                 probability=round(p if v.judged else 0.0, 3),
                 points_lost=item.points if v.defect else 0.0,
                 fatal=item.fatal and v.defect,
+                expected_points_lost=round(item.points * (p if v.judged else 0.0), 3),
                 source="rules",
                 explanation=[e.detail for e in v.events] or ([v.reason] if v.reason else []),
                 judged=v.judged,
@@ -35,12 +37,19 @@ def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScor
 def sheet(call_id: str, rubric: Rubric, items: list[ItemScore], events: list[RuleEvent]) -> CallScore:
     fatal = [i.item for i in items if i.fatal]
     total = rubric.total({i.item: i.points_lost for i in items}, fatal)
+    fatal_ids = {i.id for i in rubric.items if i.fatal}
+    survive = 1.0
+    for i in items:
+        if i.item in fatal_ids:
+            survive *= 1.0 - i.probability
+    lost = sum(i.expected_points_lost for i in items if i.item not in fatal_ids)
     return CallScore(
         id=call_id,
         rubric=RubricRef(name=rubric.name, version=rubric.version),
         items=items,
         events=events,
         total=round(total, 2),
+        expected_total=round(min(FULL_MARKS, max(0.0, survive * (FULL_MARKS - lost))), 2),
         band=rubric.band(total),
         fatal=fatal,
     )
@@ -68,6 +77,7 @@ def model_items(
                 probability=round(p, 4),
                 points_lost=round(min(item.points, m.points), 2) if defect else 0.0,
                 fatal=item.fatal and defect,
+                expected_points_lost=round(min(item.points, m.points) * p, 3),
                 source=model.kind,
                 explanation=[e.detail for e in (v.events if v else [])] + m.reasons(features),
             )

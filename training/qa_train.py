@@ -23,7 +23,7 @@ def train_qa(
     out: str | os.PathLike[str],
     split: str = "train",
     labels: str = "resolved",
-    c: float = 1.0,
+    c: float | None = None,
     seed: int = 0,
     tracking_uri: str | None = None,
 ) -> LinearQa:

@@ -40,6 +40,8 @@ class ItemModel:
     #: Training positives and calls, so a reader knows how much evidence stands behind it.
     positives: int = 0
     calls: int = 0
+    #: The inverse L2 strength it was fitted with.
+    c: float = 1.0
 
     def contributions(self, x: Mapping[str, float]) -> np.ndarray:
         v = np.array([float(x.get(n, 0.0)) for n in self.features])

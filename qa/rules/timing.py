@@ -144,7 +144,10 @@ class SpeechRate(Detector):
         if lo <= cpm <= hi:
             margin = min(cpm - lo, hi - cpm)
             return self.verdict(
-                False, ramp(margin, 0.0, 0.1 * (hi - lo)), reason=f"{cpm:.0f} chars/min", cpm=cpm
+                False,
+                ramp(margin, 0.0, 0.1 * (hi - lo)),
+                reason=f"{cpm:.0f} chars/min",
+                **self._sides(cpm),
             )
         off = lo - cpm if cpm < lo else cpm - hi
         side = "slow" if cpm < lo else "fast"
@@ -154,4 +157,10 @@ class SpeechRate(Detector):
             f"{cpm:.0f} chars/min, too {side} (range {lo:.0f}-{hi:.0f})",
             " / ".join(t.text for t in turns[:3]),
         )
-        return self.verdict(True, ev.confidence, [ev], ev.detail, cpm=cpm)
+        return self.verdict(True, ev.confidence, [ev], ev.detail, **self._sides(cpm))
+
+    def _sides(self, cpm: float) -> dict[str, float]:
+        """The rate and how far beyond each end of the range it is: a linear model cannot see "outside
+        the range" in the rate alone."""
+        lo, hi = self.opts.min_cpm, self.opts.max_cpm
+        return {"cpm": cpm, "over": max(0.0, cpm - hi) / hi, "under": max(0.0, lo - cpm) / lo}
