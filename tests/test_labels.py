@@ -66,3 +66,20 @@ def test_an_appeal_replaces_the_first_sheet_and_first_labels_do_not() -> None:
     assert resolved["c1"].source["polite"] == "appeal"
     assert resolved["c2"].defect["closing"] and resolved["c2"].points["closing"] == 4
     assert not first["c2"].defect["closing"]
+
+
+def test_the_model_prior_revives_a_defect_one_careless_inspector_missed() -> None:
+    from callqa.data.labels import RaterModel, log_likelihood_ratio
+    from callqa.training.qa_linear import _with_prior
+
+    raters = RaterModel(
+        "speech_rate", 0.13, {"careless": 0.4, "careful": 0.95}, {"careless": 0.98, "careful": 0.98}, 10
+    )
+    missed_by_careless = log_likelihood_ratio({"careless": False}, raters)
+    missed_by_careful = log_likelihood_ratio({"careful": False}, raters)
+    assert missed_by_careful < missed_by_careless < 0  # a careful "no" weighs more
+    prior = np.array([0.9, 0.9, 0.9])
+    evidence = np.array([missed_by_careless, missed_by_careful, 0.0])
+    fixed = np.array([False, False, True])  # the last was settled on appeal
+    post = _with_prior(prior, evidence, fixed, np.array([0.1, 0.1, 0.0]))
+    assert post[0] > 0.5 > post[1] and post[2] == 0.0

@@ -229,6 +229,7 @@ def test_a_fatal_rule_zeroes_the_sheet(rules: RuleSet) -> None:
     events = [e for v in verdicts.values() for e in v.events]
     score = sheet("c", rules.rubric, items, events)
     assert score.fatal == ["forbidden"] and score.total == 0 and score.band == "不合格"
+    assert score.expected_total is not None and score.expected_total < 30  # the fatal rule is sure
     assert any(e.item == "forbidden" and e.evidence for e in score.events)
 
 
