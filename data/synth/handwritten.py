@@ -143,31 +143,18 @@ def _render(job: _Job, corpus_dir: Path) -> dict[str, Any]:
         False,
         False,
     )
-    mixed = _mix(audio, tl.starts, [CHANNEL_OF[s] for s in speakers], 2, tl.duration)
-    wave = line.channel()(mixed, ESPEAK_RATE, rng)
     call_id = f"H{job.index + 1:04d}"
-    rel = f"audio/{call_id}.wav"
-    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=line.subtype)
+    rel, duration = mix_and_write(corpus_dir, call_id, audio, tl.starts, speakers, tl.duration, line, rng)
     record = CallRecord(
         id=call_id,
         audio=rel,
         sample_rate=SAMPLE_RATE,
         channels=dict(CHANNEL_OF),
-        duration=round(wave.shape[-1] / SAMPLE_RATE, 3),
+        duration=duration,
         agent_id="handwritten",
         started_at=_START + timedelta(hours=job.index),
         scenario=job.dialogue.industry,
-        turns=[
-            Turn(
-                speaker=t.speaker,
-                start=round(s, 3),
-                end=round(e, 3),
-                text=t.text,
-                emotion=t.emotion,
-                meta={"dialogue": job.dialogue.id, "voice": voices[t.speaker].variant},
-            )
-            for t, s, e in zip(turns, tl.starts, tl.ends, strict=True)
-        ],
+        turns=hand_turns(turns, tl.starts, tl.ends, {"dialogue": job.dialogue.id}, voices),
         truth=Truth(defects=[], events=[]),
         split=SPLIT,
         meta={
@@ -201,6 +188,45 @@ def render_handwritten(
     info = write_rendered_set(out, _render, jobs, header, industries, workers, overwrite)
     log.info("hand-written set written to %s", out)
     return info
+
+
+def mix_and_write(
+    corpus_dir: Path,
+    call_id: str,
+    audio: Sequence[np.ndarray],
+    starts: Sequence[float],
+    speakers: Sequence[str],
+    duration: float,
+    line: Line,
+    rng: np.random.Generator,
+) -> tuple[str, float]:
+    """Lay the clips on a stereo timeline (agent left), send it down the telephone line and write it;
+    returns the audio path relative to the corpus and the call's length."""
+    mixed = _mix(list(audio), list(starts), [CHANNEL_OF[s] for s in speakers], 2, duration)
+    wave = line.channel()(mixed, ESPEAK_RATE, rng)
+    rel = f"audio/{call_id}.wav"
+    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=line.subtype)
+    return rel, round(wave.shape[-1] / SAMPLE_RATE, 3)
+
+
+def hand_turns(
+    turns: Sequence[HandTurn],
+    starts: Sequence[float],
+    ends: Sequence[float],
+    meta: dict[str, str],
+    voices: dict[str, Any],
+) -> list[Turn]:
+    return [
+        Turn(
+            speaker=t.speaker,
+            start=round(s, 3),
+            end=round(e, 3),
+            text=t.text,
+            emotion=t.emotion,
+            meta={**meta, "voice": voices[t.speaker].variant},
+        )
+        for t, s, e in zip(turns, starts, ends, strict=True)
+    ]
 
 
 def write_rendered_set(

@@ -20,12 +20,19 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
-from callqa.data.audio import write_audio
 from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, SAMPLE_RATE
 from callqa.data.rubric import default_rubric_path, load_rubric
-from callqa.data.schema import CallRecord, Truth, Turn
-from callqa.data.synth.handwritten import _START, SPLIT, HandTurn, parse_turn, write_rendered_set
-from callqa.data.synth.render import Line, _mix
+from callqa.data.schema import CallRecord, Truth
+from callqa.data.synth.handwritten import (
+    _START,
+    SPLIT,
+    HandTurn,
+    hand_turns,
+    mix_and_write,
+    parse_turn,
+    write_rendered_set,
+)
+from callqa.data.synth.render import Line
 from callqa.data.synth.voices import ESPEAK_RATE, sample_voice, synthesize
 
 log = logging.getLogger(__name__)
@@ -133,31 +140,19 @@ def _render(job: _Job, corpus_dir: Path) -> dict[str, Any]:
     ]
     starts, ends = place(turns, [len(a) / ESPEAK_RATE for a in audio], rng)
     duration = max(ends) + float(rng.uniform(0.3, 0.8))
-    mixed = _mix(audio, starts, [CHANNEL_OF[t.speaker] for t in turns], 2, duration)
-    wave = line.channel()(mixed, ESPEAK_RATE, rng)
     call_id = f"Q{job.index + 1:04d}"
-    rel = f"audio/{call_id}.wav"
-    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=line.subtype)
+    speakers = [t.speaker for t in turns]
+    rel, length = mix_and_write(corpus_dir, call_id, audio, starts, speakers, duration, line, rng)
     record = CallRecord(
         id=call_id,
         audio=rel,
         sample_rate=SAMPLE_RATE,
         channels=dict(CHANNEL_OF),
-        duration=round(wave.shape[-1] / SAMPLE_RATE, 3),
+        duration=length,
         agent_id="handwritten",
         started_at=_START + timedelta(hours=job.index),
         scenario=job.call.industry,
-        turns=[
-            Turn(
-                speaker=t.speaker,
-                start=round(s, 3),
-                end=round(e, 3),
-                text=t.text,
-                emotion=t.emotion,
-                meta={"call": job.call.id, "voice": voices[t.speaker].variant},
-            )
-            for t, s, e in zip(turns, starts, ends, strict=True)
-        ],
+        turns=hand_turns(turns, starts, ends, {"call": job.call.id}, voices),
         truth=Truth(defects=list(job.call.defects), events=[]),
         split=SPLIT,
         meta={
