@@ -26,13 +26,12 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
-from callqa.data.audio import write_audio
 from callqa.data.constants import AGENT, CHANNEL_OF, CUSTOMER, EMOTIONS, SAMPLE_RATE, SPEAKERS
 from callqa.data.files import atomic_dir, write_json, write_jsonl
 from callqa.data.schema import CallRecord, Truth, Turn
 from callqa.data.segments import call_to_utterances
 from callqa.data.synth.generate import _fingerprint, _run
-from callqa.data.synth.render import Line, _mix
+from callqa.data.synth.render import Line, mix_and_write
 from callqa.data.synth.timeline import TimingRules, lay_out
 from callqa.data.synth.voices import ESPEAK_RATE, sample_voice, synthesize
 
@@ -188,25 +187,6 @@ def render_handwritten(
     info = write_rendered_set(out, _render, jobs, header, industries, workers, overwrite)
     log.info("hand-written set written to %s", out)
     return info
-
-
-def mix_and_write(
-    corpus_dir: Path,
-    call_id: str,
-    audio: Sequence[np.ndarray],
-    starts: Sequence[float],
-    speakers: Sequence[str],
-    duration: float,
-    line: Line,
-    rng: np.random.Generator,
-) -> tuple[str, float]:
-    """Lay the clips on a stereo timeline (agent left), send it down the telephone line and write it;
-    returns the audio path relative to the corpus and the call's length."""
-    mixed = _mix(list(audio), list(starts), [CHANNEL_OF[s] for s in speakers], 2, duration)
-    wave = line.channel()(mixed, ESPEAK_RATE, rng)
-    rel = f"audio/{call_id}.wav"
-    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=line.subtype)
-    return rel, round(wave.shape[-1] / SAMPLE_RATE, 3)
 
 
 def hand_turns(

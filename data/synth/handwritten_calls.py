@@ -28,11 +28,10 @@ from callqa.data.synth.handwritten import (
     SPLIT,
     HandTurn,
     hand_turns,
-    mix_and_write,
     parse_turn,
     write_rendered_set,
 )
-from callqa.data.synth.render import Line
+from callqa.data.synth.render import Line, mix_and_write
 from callqa.data.synth.voices import ESPEAK_RATE, sample_voice, synthesize
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ renders it and in whatever order: a corpus is deterministic for a seed at any nu
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,26 @@ def chars_per_minute(texts: list[str], seconds: float) -> float:
     return 60.0 * chars / max(seconds, 1e-6)
 
 
+def mix_and_write(
+    corpus_dir: Path,
+    call_id: str,
+    audio: Sequence[np.ndarray],
+    starts: Sequence[float],
+    speakers: Sequence[str],
+    duration: float,
+    line: Line,
+    rng: np.random.Generator,
+) -> tuple[str, float]:
+    """Lay the clips on the call's timeline (stereo, agent left, or one mono mix), send it down the
+    telephone line and write it; returns the audio path relative to the corpus and the call's length."""
+    n_ch = 1 if line.mono else 2
+    chans = [0 if line.mono else CHANNEL_OF[s] for s in speakers]
+    wave = line.channel()(_mix(list(audio), list(starts), chans, n_ch, duration), ESPEAK_RATE, rng)
+    rel = f"audio/{call_id}.wav"
+    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=line.subtype)
+    return rel, round(wave.shape[-1] / SAMPLE_RATE, 3)
+
+
 def _mix(
     clips: list[np.ndarray],
     starts: list[float],
@@ -159,11 +180,7 @@ def render_call(
     if not min_cpm <= cpm <= max_cpm:
         defects.add("speech_rate")
 
-    n_ch = 1 if spec.line.mono else 2
-    chans = [0 if spec.line.mono else CHANNEL_OF[s] for s in speakers]
-    wave = spec.line.channel()(_mix(audio, tl.starts, chans, n_ch, tl.duration), ESPEAK_RATE, rng)
-    rel = f"audio/{spec.id}.wav"
-    write_audio(corpus_dir / rel, wave, SAMPLE_RATE, subtype=spec.line.subtype)
+    rel, length = mix_and_write(corpus_dir, spec.id, audio, tl.starts, speakers, tl.duration, spec.line, rng)
 
     turns = [
         Turn(
@@ -181,7 +198,7 @@ def render_call(
         audio=rel,
         sample_rate=SAMPLE_RATE,
         channels="mono" if spec.line.mono else dict(CHANNEL_OF),
-        duration=round(wave.shape[-1] / SAMPLE_RATE, 3),
+        duration=length,
         agent_id=spec.agent.id,
         team=spec.agent.team,
         started_at=spec.started_at,
