@@ -23,21 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jiwer
 import numpy as np
 
-from callqa.data.constants import AGENT, CUSTOMER
 from callqa.data.corpus import Corpus
 from callqa.data.files import write_json
 from callqa.data.results import CallResult
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord
+from callqa.evaluation.pipeline_eval import channel_texts, pipeline_cer
 from callqa.evaluation.qa_metrics import boot, item_metrics, total_metrics
 from callqa.evaluation.qa_refs import consensus, decision_total, sheet_defects
-from callqa.models.qa.features import call_features
 from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import model_items, sheet
+from callqa.qa.sheet import judge_call
 from callqa.qa.timeline import CallView
 from callqa.training.qa_data import read_heard
 
@@ -59,20 +57,16 @@ class Predictions:
     expected: np.ndarray
 
 
-def predict(
-    model: LinearQa, rubric: Rubric, views: Sequence[CallView], rules: RuleSet | None = None
-) -> Predictions:
-    rules = rules or RuleSet(rubric)
+def predict(model: LinearQa, rules: RuleSet, views: Sequence[CallView]) -> Predictions:
+    rubric = rules.rubric
     probs: dict[str, list[float]] = {i: [] for i in rubric.ids}
     defect: dict[str, list[bool]] = {i: [] for i in rubric.ids}
     totals, bands, expected = [], [], []
     for view in views:
-        verdicts = rules.judge(view)
-        items = model_items(rubric, model, call_features(view, verdicts), verdicts)
-        for it in items:
+        s = judge_call(view, rules, model)
+        for it in s.items:
             probs[it.item].append(it.probability)
             defect[it.item].append(it.defect)
-        s = sheet(view.id, rubric, items, [])
         totals.append(s.total)
         bands.append(s.band)
         expected.append(s.expected_total)
@@ -84,21 +78,6 @@ def predict(
         bands,
         np.array(expected, dtype=float),
     )
-
-
-def call_cer(record: CallRecord, heard: CallResult) -> float:
-    """CER of the whole call: each speaker's turns joined in time order, against what was heard."""
-    refs, hyps = [], []
-    for spk in (AGENT, CUSTOMER):
-        refs.append("".join(t.text for t in record.turns if t.speaker == spk))
-        hyps.append(
-            "".join(t.text for t in heard.turns if t.speaker in (spk, None) and (t.speaker or spk) == spk)
-        )
-    if not any(h for h in hyps) and heard.turns:  # a mono mix: compare everything at once
-        refs, hyps = ["".join(t.text for t in record.turns)], ["".join(t.text for t in heard.turns)]
-    strip = str.maketrans("", "", "，。？！、 ")
-    ref, hyp = "".join(refs).translate(strip), "".join(hyps).translate(strip)
-    return float(jiwer.cer(ref, hyp)) if ref else float("nan")
 
 
 def _risk(pred: Predictions, defective: np.ndarray, n_boot: int) -> dict[str, Any]:
@@ -125,7 +104,8 @@ def _flips(
     on_truth: Predictions,
     rubric: Rubric,
 ) -> dict[str, Any]:
-    cers = np.array([call_cer(r, heard[r.id]) for r in records])
+    # the pipeline stage's own whole-call CER: each channel's turns joined in time order
+    cers = np.array([pipeline_cer(channel_texts(r, heard[r.id])) for r in records])
     out: dict[str, Any] = {"mean_cer": round(float(np.nanmean(cers)), 4), "buckets": {}, "items": {}}
     item_flips = np.stack([on_heard.defect[i] != on_truth.defect[i] for i in rubric.ids], axis=1)
     band_flips = np.array([a != b for a, b in zip(on_heard.bands, on_truth.bands, strict=True)])
@@ -165,8 +145,8 @@ def evaluate_qa(
     if not records:
         raise ValueError(f"{heard_path}: no pipeline results for the {split} calls of {corpus_dir}")
     rules = RuleSet(rubric)
-    on_heard = predict(model, rubric, [CallView.from_result(heard[c.id]) for c in records], rules)
-    on_truth = predict(model, rubric, [CallView.from_record(c) for c in records], rules)
+    on_heard = predict(model, rules, [CallView.from_result(heard[c.id]) for c in records])
+    on_truth = predict(model, rules, [CallView.from_record(c) for c in records])
     index = {cid: k for k, cid in enumerate(on_heard.ids)}
     minimums = [b.min for b in rubric.bands]
     report: dict[str, Any] = {

@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from callqa.data.constants import FULL_MARKS
 from callqa.data.rubric import Rubric
 from callqa.data.scores import CallScore, ItemScore, RubricRef, RuleEvent
+from callqa.models.qa.features import call_features
 from callqa.models.qa.linear import LinearQa
+from callqa.qa.rules import RuleSet
 from callqa.qa.rules.base import Verdict
+from callqa.qa.timeline import CallView
 
 
 def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScore]:
@@ -17,15 +20,15 @@ def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScor
     items = []
     for item in rubric.items:
         v = verdicts[item.id]
-        p = v.confidence if v.defect else 1.0 - v.confidence
+        p = (v.confidence if v.defect else 1.0 - v.confidence) if v.judged else 0.0
         items.append(
             ItemScore(
                 item=item.id,
                 defect=v.defect,
-                probability=round(p if v.judged else 0.0, 3),
+                probability=round(p, 3),
                 points_lost=item.points if v.defect else 0.0,
                 fatal=item.fatal and v.defect,
-                expected_points_lost=round(item.points * (p if v.judged else 0.0), 3),
+                expected_points_lost=round(item.points * p, 3),
                 source="rules",
                 explanation=[e.detail for e in v.events] or ([v.reason] if v.reason else []),
                 judged=v.judged,
@@ -93,3 +96,15 @@ def check_model_rubric(model: LinearQa, rubric: Rubric, source: str) -> None:
             f"{source}: the QA model was trained for rubric {model.rubric.get('name')!r} "
             f"(items {sorted(model.items)}); this rubric's {missing} are unknown to it"
         )
+
+
+def judge_call(view: CallView, rules: RuleSet, model: LinearQa | None = None) -> CallScore:
+    """The whole judgement of one heard call: every rule, then the model (or the rules alone), then the
+    sheet. Unmasked: masking belongs to whoever shows the result (``callqa score``, the server)."""
+    verdicts = rules.judge(view)
+    if model is not None:
+        items = model_items(rules.rubric, model, call_features(view, verdicts), verdicts)
+    else:
+        items = rule_items(rules.rubric, verdicts)
+    events = [e for v in verdicts.values() for e in v.events]
+    return sheet(view.id, rules.rubric, items, events)

@@ -28,10 +28,9 @@ from callqa.data.results import CallResult, ModelInfo
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord, SchemaError, read_calls, resolve_audio
 from callqa.data.scores import CallScore
-from callqa.models.qa.features import call_features
 from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import check_model_rubric, model_items, rule_items, sheet
+from callqa.qa.sheet import check_model_rubric, judge_call
 from callqa.qa.timeline import CallView
 
 log = logging.getLogger(__name__)
@@ -111,15 +110,9 @@ class Scorer:
         return self.judge(view, result, time.perf_counter() - t0)
 
     def judge(self, view: CallView, result: CallResult | None = None, seconds: float = 0.0) -> CallScore:
-        verdicts = self.rules.judge(view)
-        events = [e for v in verdicts.values() for e in v.events]
+        out = judge_call(view, self.rules, self.model)
         if not self.raw:
-            events = [e.model_copy(update={"evidence": mask_pii(e.evidence)}) for e in events]
-        if self.model is not None:
-            items = model_items(self.rubric, self.model, call_features(view, verdicts), verdicts)
-        else:
-            items = rule_items(self.rubric, verdicts)
-        out = sheet(view.id, self.rubric, items, events)
+            out.events = [e.model_copy(update={"evidence": mask_pii(e.evidence)}) for e in out.events]
         out.masked = not self.raw
         if result is not None:
             out.call = result if self.raw else masked(result)
@@ -129,7 +122,7 @@ class Scorer:
             out.models["qa"] = self.model_info
         if not view.roles_known:
             out.warnings.append("mono mix: the items about what the agent says were not judged")
-        out.processing_seconds = round(seconds + 0.0, 3)
+        out.processing_seconds = round(seconds, 3)
         return out
 
 
