@@ -3,16 +3,17 @@ the inspectors' labels for it."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import RootModel
+
 from callqa.data.labels import CallLabels, first_inspection_labels, resolved_labels
 from callqa.data.results import CallResult
 from callqa.data.rubric import Rubric
-from callqa.data.schema import CallRecord, SchemaError
+from callqa.data.schema import CallRecord, SchemaError, iter_jsonl
 from callqa.data.scores import CallScore
 from callqa.models.qa.features import call_features
 from callqa.qa.rules import RuleSet
@@ -23,28 +24,23 @@ log = logging.getLogger(__name__)
 LABEL_MODES = ("resolved", "first")
 
 
+class HeardLine(RootModel[CallScore | CallResult]):
+    """One line of a heard file: a score with the call it heard, or a bare pipeline result."""
+
+
 def read_heard(path: str | os.PathLike[str]) -> dict[str, CallResult]:
     """Pipeline results by call id, from ``callqa score --raw`` output (or ``callqa transcribe
     --format jsonl --raw``). Masked text is refused: the confidentiality rule must see the numbers."""
     out: dict[str, CallResult] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                result = (
-                    CallScore.model_validate(obj).call if "items" in obj else CallResult.model_validate(obj)
-                )
-            except (json.JSONDecodeError, ValueError) as exc:
-                raise SchemaError(
-                    f"{path}:{lineno}: not a call result ({str(exc).splitlines()[0]})"
-                ) from None
-            if result is None:
-                raise SchemaError(f"{path}:{lineno}: a score without the call it heard (scored from text?)")
-            if result.masked and result.turns:
-                raise SchemaError(f"{path}:{lineno}: masked transcripts; score with --raw for training")
-            out[result.id] = result
+    for line in iter_jsonl(path, HeardLine):
+        result = line.root.call if isinstance(line.root, CallScore) else line.root
+        if result is None:
+            raise SchemaError(
+                f"{path}: call {line.root.id}: a score without the call it heard (scored from text?)"
+            )
+        if result.masked and result.turns:
+            raise SchemaError(f"{path}: call {result.id}: masked transcripts; score with --raw for training")
+        out[result.id] = result
     return out
 
 
