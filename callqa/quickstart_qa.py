@@ -12,16 +12,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from callqa.data.corpus import Corpus
-from callqa.data.results import CallResult
+from callqa.data.schema import write_records
 from callqa.data.synth.config import load_synth_config
 from callqa.data.synth.generate import generate_corpus
 from callqa.data.synth.handwritten_calls import QA_CALLS_VERSION, render_labelled_calls
@@ -37,13 +35,6 @@ EVAL_CALLS = 60
 N_BOOT = 300
 
 
-def write_results(path: Path, results: Iterable[CallResult]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
-    return path
-
-
 def hear(pipeline: CallPipeline, corpus_dir: Path, split: str | None, path: Path) -> Path:
     """Every call of a split through the pipeline (raw text), written as a heard file."""
     from tqdm import tqdm
@@ -53,7 +44,8 @@ def hear(pipeline: CallPipeline, corpus_dir: Path, split: str | None, path: Path
     results = [
         pipeline.run_file(corpus.dir / c.audio, c.id) for c in tqdm(calls, desc="pipeline", unit="call")
     ]
-    return write_results(path, results)
+    write_records(path, results)
+    return path
 
 
 def qa_stage(

@@ -79,7 +79,7 @@ class Scorer:
         model: LinearQa | None = None,
         model_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.rubric, self.pipeline, self.raw, self.model = rubric, pipeline, raw, model
+        self.pipeline, self.raw, self.model = pipeline, raw, model
         self.rules = RuleSet(rubric, rubric_source)
         self.model_info: ModelInfo | None = None
         if model is not None:
