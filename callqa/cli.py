@@ -456,6 +456,8 @@ def score(
         report.out,
         f", {report.skipped} kept from an interrupted run" if report.skipped else "",
     )
+    if report.not_judged:
+        log.warning("%d call(s) had no speech to judge (judged: false in %s)", report.not_judged, report.out)
     if report.failed:
         typer.echo(f"error: {report.failed} call(s) failed; see {report.errors}", err=True)
         raise typer.Exit(1)

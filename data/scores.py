@@ -72,19 +72,31 @@ class CallScore(Record):
     rubric: RubricRef
     items: list[ItemScore]
     events: list[RuleEvent] = Field(default_factory=list)
-    total: Annotated[float, Field(ge=0.0, le=100.0)]
+    #: ``None`` when the call was not judged (see ``judged``).
+    total: Annotated[float, Field(ge=0.0, le=100.0)] | None
     #: The total's expectation under the item probabilities (a fatal item's probability scales the whole
     #: call down): it ranks calls by risk and follows an average inspector more closely than the total
     #: of hard decisions, which is what the sheet, the band and the fatal flags report.
     expected_total: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
-    band: str
+    band: str | None
     fatal: list[str] = Field(default_factory=list)
+    #: False when nothing could be judged (no speech heard, or none on the agent's channel): such a
+    #: call goes to a person rather than into the averages with a made-up score; ``warnings`` says why.
+    judged: bool = True
     #: What was heard: turns, emotions, silences and overlaps (absent when scored from a transcript).
     call: CallResult | None = None
     models: dict[str, ModelInfo] = Field(default_factory=dict)
     masked: bool = True
     processing_seconds: Annotated[float, Field(ge=0.0)] = 0.0
     warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _judged_has_total(self) -> CallScore:
+        if self.judged and (self.total is None or self.band is None):
+            raise ValueError("a judged call needs a total and a band")
+        if not self.judged and (self.total is not None or self.band is not None):
+            raise ValueError("a call that was not judged has no total or band")
+        return self
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

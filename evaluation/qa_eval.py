@@ -35,7 +35,7 @@ from callqa.evaluation.qa_metrics import boot, item_metrics, total_metrics
 from callqa.evaluation.qa_refs import consensus, decision_total, sheet_defects
 from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import judge_call
+from callqa.qa.sheet import judge_call, unjudgeable
 from callqa.qa.timeline import CallView
 from callqa.training.qa_data import read_heard
 
@@ -144,6 +144,11 @@ def evaluate_qa(
     records = [c for c in calls if c.id in heard]
     if not records:
         raise ValueError(f"{heard_path}: no pipeline results for the {split} calls of {corpus_dir}")
+    # a call the pipeline heard nothing in has no score to compare; it is counted, not guessed at
+    unjudged = [c.id for c in records if unjudgeable(CallView.from_result(heard[c.id])) is not None]
+    if unjudged:
+        log.warning("%d call(s) had no speech to judge and are left out: %s", len(unjudged), unjudged[:10])
+        records = [c for c in records if c.id not in set(unjudged)]
     rules = RuleSet(rubric)
     on_heard = predict(model, rules, [CallView.from_result(heard[c.id]) for c in records])
     on_truth = predict(model, rules, [CallView.from_record(c) for c in records])
@@ -154,6 +159,7 @@ def evaluate_qa(
         "corpus": str(corpus_dir),
         "split": split,
         "calls": len(records),
+        "not_judged": unjudged,
         "heard": str(heard_path),
         "n_boot": n_boot,
         "items": {},

@@ -98,9 +98,41 @@ def check_model_rubric(model: LinearQa, rubric: Rubric, source: str) -> None:
         )
 
 
+def unjudgeable(view: CallView) -> str | None:
+    """Why a call cannot be judged, or None. A recording with no words in it (silence, noise, a dead
+    line) or none from the agent would otherwise score as a string of missing greetings and closings:
+    a made-up figure that would go into the averages. Such a call goes to a person instead."""
+    if not any(t.text.strip() for t in view.turns):
+        return "no speech was heard: the call was not judged"
+    if view.roles_known and not any(t.text.strip() for t in view.agent):
+        return "no speech on the agent's channel (check the channel mapping): the call was not judged"
+    return None
+
+
+def not_judged(call_id: str, rubric: Rubric, reason: str) -> CallScore:
+    items = [
+        ItemScore(
+            item=i.id, defect=False, probability=0.0, points_lost=0.0, judged=False, explanation=[reason]
+        )
+        for i in rubric.items
+    ]
+    return CallScore(
+        id=call_id,
+        rubric=RubricRef(name=rubric.name, version=rubric.version),
+        items=items,
+        total=None,
+        band=None,
+        judged=False,
+        warnings=[reason],
+    )
+
+
 def judge_call(view: CallView, rules: RuleSet, model: LinearQa | None = None) -> CallScore:
     """The whole judgement of one heard call: every rule, then the model (or the rules alone), then the
     sheet. Unmasked: masking belongs to whoever shows the result (``callqa score``, the server)."""
+    reason = unjudgeable(view)
+    if reason is not None:
+        return not_judged(view.id, rules.rubric, reason)
     verdicts = rules.judge(view)
     if model is not None:
         items = model_items(rules.rubric, model, call_features(view, verdicts), verdicts)

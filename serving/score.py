@@ -117,10 +117,10 @@ class Scorer:
         if result is not None:
             out.call = result if self.raw else masked(result)
             out.models = dict(result.models)
-            out.warnings = list(result.warnings)
+            out.warnings = list(result.warnings) + out.warnings
         if self.model_info is not None:
             out.models["qa"] = self.model_info
-        if not view.roles_known:
+        if not view.roles_known and out.judged:
             out.warnings.append("mono mix: the items about what the agent says were not judged")
         out.processing_seconds = round(seconds, 3)
         return out
@@ -138,6 +138,8 @@ class BatchReport:
     failed: int
     out: Path
     errors: Path | None
+    #: Scored calls that could not be judged (no speech): in ``out`` with ``judged: false``.
+    not_judged: int = 0
 
 
 def score_batch(
@@ -158,11 +160,12 @@ def score_batch(
     if done:
         log.info("resuming %s: %d call(s) already scored", partial, len(done))
     failed: list[dict[str, str]] = []
+    unjudged = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as fh:
         for job in tqdm(todo, desc="scoring", unit="call", disable=not progress):
             try:
-                record = scorer.score(job).to_json()
+                score = scorer.score(job)
             except (AudioError, SchemaError, OSError, ValueError) as err:
                 message = " ".join(str(err).split())
                 where = str(job.path or job.id)
@@ -175,7 +178,10 @@ def score_batch(
                 )
                 log.error("%s", failed[-1]["error"])
                 continue
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if not score.judged:
+                unjudged += 1
+                log.warning("%s: %s", job.path or job.id, "; ".join(score.warnings))
+            fh.write(json.dumps(score.to_json(), ensure_ascii=False) + "\n")
             fh.flush()
     os.replace(partial, out)
     if failed:
@@ -183,7 +189,9 @@ def score_batch(
             fh.writelines(json.dumps(f, ensure_ascii=False) + "\n" for f in failed)
     elif errors.exists():
         errors.unlink()
-    return BatchReport(len(todo) - len(failed), len(done), len(failed), out, errors if failed else None)
+    return BatchReport(
+        len(todo) - len(failed), len(done), len(failed), out, errors if failed else None, unjudged
+    )
 
 
 def _finished_ids(partial: Path) -> set[str]:

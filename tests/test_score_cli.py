@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from callqa.cli import app
+from callqa.data.constants import CUSTOMER
 from callqa.data.pii import find_pii
 from callqa.data.rubric import load_rubric
 from callqa.data.schema import CallRecord
 from callqa.data.scores import CallScore
+from callqa.qa.rules import RuleSet
+from callqa.qa.sheet import judge_call
+from callqa.qa.timeline import CallView
 from tests.pipeline_fakes import SpyAsr, bad_files
 
 
@@ -82,3 +88,32 @@ def test_without_a_model_audio_is_an_error_not_a_crash(
     out = tmp_path / "s.jsonl"
     result = CliRunner().invoke(app, ["score", str(tiny_corpus / tiny_calls[0].audio), "--out", str(out)])
     assert result.exit_code == 1 and "--model" in (tmp_path / "s.errors.jsonl").read_text()
+
+
+def test_silence_is_not_judged_but_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    """A dead line must not come out as a call that forgot its greeting and closing: no total, no band,
+    judged false with the reason, in the results (not the errors), and the batch goes on."""
+    monkeypatch.setattr("callqa.serving.asr_onnx.load_asr", lambda path, threads=None: SpyAsr())
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((8000 * 30, 2), np.float32), 8000)
+    good = tiny_corpus / tiny_calls[0].audio
+    out = tmp_path / "s.jsonl"
+    result = CliRunner().invoke(app, ["score", str(silent), str(good), "--out", str(out), "-m", "asr.onnx"])
+    assert result.exit_code == 0, result.output
+    dead, heard = _read(out)
+    assert dead.id == "silent" and not dead.judged and dead.total is None and dead.band is None
+    assert "no speech" in dead.warnings[0] and not any(i.judged or i.defect for i in dead.items)
+    assert heard.judged and heard.total is not None
+    assert not (tmp_path / "s.errors.jsonl").exists()
+
+
+def test_a_call_without_the_agent_is_not_judged(tiny_calls: list[CallRecord]) -> None:
+    """Stereo with words only on the customer's side is a wrong channel mapping far more often than an
+    agent who never spoke: say so instead of failing every agent item."""
+    call = tiny_calls[0]
+    only_customer = call.model_copy(update={"turns": [t for t in call.turns if t.speaker == CUSTOMER]})
+    s = judge_call(CallView.from_record(only_customer), RuleSet(load_rubric()))
+    assert not s.judged and s.total is None and "agent's channel" in s.warnings[0]
+    assert judge_call(CallView.from_record(call), RuleSet(load_rubric())).judged

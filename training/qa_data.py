@@ -17,6 +17,7 @@ from callqa.data.schema import CallRecord, SchemaError, iter_jsonl
 from callqa.data.scores import CallScore
 from callqa.models.qa.features import call_features
 from callqa.qa.rules import RuleSet
+from callqa.qa.sheet import unjudgeable
 from callqa.qa.timeline import CallView
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,15 @@ def qa_data(
     labels: str = "resolved",
     rules: RuleSet | None = None,
 ) -> QaData:
-    """Feature rows and labels for the calls that were both inspected and heard."""
+    """Feature rows and labels for the calls that were both inspected and heard (with speech: a call
+    the scorer would not judge teaches nothing about judging)."""
     if labels not in LABEL_MODES:
         raise ValueError(f"labels {labels!r}: use one of {LABEL_MODES}")
-    usable = [c for c in calls if c.inspections and c.id in heard]
-    missing = sum(1 for c in calls if c.inspections and c.id not in heard)
+    views = {c.id: CallView.from_result(heard[c.id]) for c in calls if c.inspections and c.id in heard}
+    usable = [c for c in calls if c.id in views and unjudgeable(views[c.id]) is None]
+    missing = sum(1 for c in calls if c.inspections) - len(usable)
     if missing:
-        log.warning("%d inspected call(s) have no pipeline result and are left out", missing)
+        log.warning("%d inspected call(s) have no pipeline result or no speech and are left out", missing)
     labs = (
         resolved_labels(usable, rubric)[0]
         if labels == "resolved"
@@ -73,6 +76,5 @@ def qa_data(
     rules = rules or RuleSet(rubric)
     rows = []
     for c in usable:
-        view = CallView.from_result(heard[c.id])
-        rows.append(call_features(view, rules.judge(view)))
+        rows.append(call_features(views[c.id], rules.judge(views[c.id])))
     return QaData([c.id for c in usable], rows, labs)
