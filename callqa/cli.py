@@ -373,8 +373,10 @@ def _pipeline(
     lm_weight: float,
     length_bonus: float,
     raw: bool,
+    spot: list[str] | None = None,
 ):
-    """The call pipeline that transcribe and score share, built from their common options."""
+    """The call pipeline that transcribe and score share, built from their common options. ``spot``:
+    phrases to score on the posteriors of each turn (a CTC model's; other engines ignore it)."""
     from callqa.serving.asr_onnx import OnnxAsr, load_asr
     from callqa.serving.pipeline import CallPipeline
     from callqa.serving.vad import load_vad
@@ -394,6 +396,7 @@ def _pipeline(
         hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
         lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
         raw=raw,
+        keywords=asr.spotter(spot) if spot and isinstance(asr, OnnxAsr) else None,
     )
 
 
@@ -424,12 +427,19 @@ def score(
     lm: LmOption = None,
     lm_weight: LmWeightOption = LM_WEIGHT,
     length_bonus: LengthBonusOption = LENGTH_BONUS,
+    spot: Annotated[
+        bool,
+        typer.Option(
+            help="Spot the rubric's phrases in the ASR posteriors, not only the best-path text (CTC models)."
+        ),
+    ] = True,
 ) -> None:
     """Judge whole calls by the rubric: turns, emotions, rule events with their evidence, item scores,
     total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
     the errors file and the rest go on (exit code 1 if any failed)."""
     from callqa.data.rubric import load_rubric
     from callqa.models.qa.linear import LinearQa
+    from callqa.qa.rules import RuleSet
     from callqa.serving.score import Scorer, score_batch
 
     _check_channel(agent_channel)
@@ -437,8 +447,20 @@ def score(
     qa = LinearQa.load(qa_model) if qa_model is not None else None
     pipeline = None
     if model is not None:
+        phrases = RuleSet(sheet, str(rubric or "default rubric")).phrases() if spot else None
         pipeline = _pipeline(
-            model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw=True
+            model,
+            ser_model,
+            vad,
+            max_segment,
+            beam,
+            hotword,
+            threads,
+            lm,
+            lm_weight,
+            length_bonus,
+            raw=True,
+            spot=phrases,
         )
     scorer = Scorer(
         sheet,

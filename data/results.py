@@ -54,6 +54,10 @@ class TurnResult(Record):
     emotion_probs: dict[str, float] | None = None
     #: Spoken characters per minute of the turn: the speech-rate item reads it.
     chars_per_minute: Annotated[float, Field(ge=0.0)]
+    #: Keyword spotting of the rubric's phrases on the ASR posteriors: phrase -> mean log-probability
+    #: per character given up against the best path (0: on it; the nearer 0, the likelier it was said).
+    #: Only phrases near enough to count are listed; None when spotting did not run.
+    spotted: dict[str, Annotated[float, Field(le=0.0)]] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> TurnResult:

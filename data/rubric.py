@@ -7,6 +7,8 @@ the models all read the same numbers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -88,6 +90,12 @@ class Rubric(BaseModel):
             return 0.0
         lost = sum(min(float(v), self[k].points) for k, v in points_lost.items())
         return max(0.0, FULL_MARKS - lost)
+
+    def rules_fingerprint(self) -> str:
+        """A short hash of every item's rule block and params: the settings a QA model's features were
+        computed with, so that a model applied under other phrase lists or thresholds can say so."""
+        spec = [(i.id, i.rule, i.params) for i in self.items]
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def band(self, total: float) -> str:
         for b in self.bands:

@@ -10,6 +10,12 @@ at the default 0.8 a four-syllable phrase may have one near-miss syllable and no
 of four-character phrases one character apart, such as 可以帮您 and 已经帮您), a five-syllable phrase one
 unrelated error or two near misses.
 
+A turn that comes from the pipeline may also carry keyword-spotting scores (``spotted``: how close the
+ASR posteriors came to each rubric phrase, models.asr.keywords). A phrase counts as said when either the
+text matches or its spotted score clears ``min_spotted`` (``min_spotted_short`` for phrases of up to
+three characters, whose few frames make the per-character score noisier); on the similarity scale a
+score exactly at the limit maps to ``min_similarity``.
+
 Optional "fuzzy pinyin" folds the distinctions many southern speakers (and small ASR models) blur:
 zh/z, ch/c, sh/s and the -ng finals. Phrases of up to three characters must match exactly (one
 character: that character itself, since a single syllable is shared by too many characters).
@@ -18,9 +24,10 @@ character: that character itself, since a single syllable is shared by too many 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 from pypinyin import Style, lazy_pinyin
@@ -30,6 +37,11 @@ from pypinyin import Style, lazy_pinyin
 EXACT_UP_TO = 3
 #: Cost of replacing a syllable by one that shares its initial or its final.
 NEAR_MISS = 0.5
+#: Spotting limits (mean log-probability per character below the best path), from the rubric phrases on
+#: 60 qa-eval calls: at -2.5 a phrase of four or more characters is found in 95 % of the turns that say
+#: it and in about one in a thousand that do not; two or three characters need -1.0 for a similar rate.
+MIN_SPOTTED = -2.5
+MIN_SPOTTED_SHORT = -1.0
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _KEEP = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]")
@@ -150,12 +162,24 @@ def best_substring(needle: Sequence[str] | Sounds, hay: Sequence[str] | Sounds) 
 
 @dataclass(frozen=True)
 class Match:
-    """One phrase found in one text: where (character offsets, end exclusive) and how closely."""
+    """One phrase found in one text: where (character offsets, end exclusive) and how closely.
+    A phrase found only by spotting spans the whole text and says so."""
 
     phrase: str
     start: int
     end: int
     similarity: float
+    spotted: bool = False
+
+
+class Heard(Protocol):
+    """A turn as the matcher reads it: its text and, from the pipeline, its spotted phrases."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def spotted(self) -> Mapping[str, float] | None: ...
 
 
 class PhraseMatcher:
@@ -171,7 +195,12 @@ class PhraseMatcher:
         patterns: Sequence[str] = (),
         min_similarity: float = 0.8,
         fuzzy_pinyin: bool = True,
+        min_spotted: float = MIN_SPOTTED,
+        min_spotted_short: float = MIN_SPOTTED_SHORT,
     ) -> None:
+        if min_spotted >= 0 or min_spotted_short >= 0:
+            raise ValueError("spotting limits are log-probabilities below the best path: negative")
+        self.min_spotted, self.min_spotted_short = min_spotted, min_spotted_short
         self.phrases = list(phrases)
         self.patterns = [re.compile(p) for p in patterns]
         self.fuzzy = fuzzy_pinyin
@@ -218,20 +247,43 @@ class PhraseMatcher:
             ok = b > a and (d == 0 if m <= EXACT_UP_TO else d <= m * (1.0 - self.min_similarity) + 1e-9)
             yield phrase, offsets[a] if b > a else 0, offsets[b - 1] + 1 if b > a else 0, sim, ok
 
-    def find(self, text: str) -> list[Match]:
-        """Every phrase (at most once each, its best place) and every pattern match in ``text``."""
-        return [Match(p, a, b, round(sim, 3)) for p, a, b, sim, ok in self._scan(text) if ok]
+    def _spotted(self, turn: str | Heard) -> Iterable[tuple[str, float, bool]]:
+        """(phrase, similarity, counts) for each of this list's phrases the turn's spotting scored."""
+        scores = None if isinstance(turn, str) else turn.spotted
+        if not scores:
+            return
+        for phrase, key in zip(self.phrases, self._keys, strict=True):
+            score = scores.get(phrase)
+            if score is None or len(phrase) == 1:
+                continue
+            limit = self.min_spotted_short if len(key) <= EXACT_UP_TO else self.min_spotted
+            yield phrase, max(0.0, 1.0 + score / -limit * (1.0 - self.min_similarity)), score >= limit
 
-    def best(self, text: str) -> float:
-        """The closest any phrase comes to appearing in ``text`` (0 when nothing is near), so that a
-        model can use "almost said it" as evidence where a threshold would throw it away."""
-        return max((sim for *_, sim, _ok in self._scan(text)), default=0.0)
+    def find(self, turn: str | Heard) -> list[Match]:
+        """Every phrase (at most once each, its best place) and every pattern match in a text, or in a
+        turn's text and its spotted phrases."""
+        text = turn if isinstance(turn, str) else turn.text
+        found = [Match(p, a, b, round(sim, 3)) for p, a, b, sim, ok in self._scan(text) if ok]
+        seen = {m.phrase for m in found}
+        found += [
+            Match(p, 0, len(text), round(sim, 3), spotted=True)
+            for p, sim, ok in self._spotted(turn)
+            if ok and p not in seen
+        ]
+        return found
+
+    def best(self, turn: str | Heard) -> float:
+        """The closest any phrase comes to appearing in a text or turn (0 when nothing is near), so that
+        a model can use "almost said it" as evidence where a threshold would throw it away."""
+        text = turn if isinstance(turn, str) else turn.text
+        near = [sim for *_, sim, _ok in self._scan(text)] + [sim for _, sim, _ok in self._spotted(turn)]
+        return max(near, default=0.0)
 
 
-def first_match(matcher: PhraseMatcher, texts: Iterable[str]) -> tuple[int, Match] | None:
-    """The index of the first text with a match, and its best match."""
-    for i, text in enumerate(texts):
-        found = matcher.find(text)
+def first_match(matcher: PhraseMatcher, turns: Iterable[str | Heard]) -> tuple[int, Match] | None:
+    """The index of the first text or turn with a match, and its best match."""
+    for i, turn in enumerate(turns):
+        found = matcher.find(turn)
         if found:
             return i, max(found, key=lambda m: m.similarity)
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from callqa.data.constants import FULL_MARKS
@@ -12,6 +13,8 @@ from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
 from callqa.qa.rules.base import Verdict
 from callqa.qa.timeline import CallView
+
+log = logging.getLogger(__name__)
 
 
 def rule_items(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> list[ItemScore]:
@@ -61,8 +64,9 @@ def sheet(call_id: str, rubric: Rubric, items: list[ItemScore], events: list[Rul
 def model_items(
     rubric: Rubric, model: LinearQa, features: Mapping[str, float], verdicts: Mapping[str, Verdict]
 ) -> list[ItemScore]:
-    """Score each item from the QA model; an item the model does not know falls back to its rule. The
-    explanation lists the rule's findings first, then the features that weighed most."""
+    """Score each item from the QA model; an item the model does not know falls back to its rule, and a
+    fatal item the rule finds is a defect whatever the model says. The explanation lists the rule's
+    findings first, then the features that weighed most."""
     fallback = {i.item: i for i in rule_items(rubric, verdicts)}
     items = []
     for item in rubric.items:
@@ -73,6 +77,11 @@ def model_items(
         p = m.probability(features)
         defect = p >= m.threshold
         v = verdicts.get(item.id)
+        if item.fatal and v is not None and v.judged and v.defect:
+            # a fatal finding of the rule stands whatever the model says: the model learnt from
+            # transcripts of one recogniser, and a veto an inspector can check in seconds (the event
+            # says where) costs less than a forbidden phrase let through
+            p, defect = max(p, fallback[item.id].probability), True
         items.append(
             ItemScore(
                 item=item.id,
@@ -95,6 +104,13 @@ def check_model_rubric(model: LinearQa, rubric: Rubric, source: str) -> None:
         raise ValueError(
             f"{source}: the QA model was trained for rubric {model.rubric.get('name')!r} "
             f"(items {sorted(model.items)}); this rubric's {missing} are unknown to it"
+        )
+    trained_with = model.rubric.get("rules")
+    if trained_with and trained_with != rubric.rules_fingerprint():
+        log.warning(
+            "%s: its rule settings (phrase lists, thresholds) differ from those the QA model was trained "
+            "with; the rule features will not mean what they meant in training: retrain it",
+            source,
         )
 
 

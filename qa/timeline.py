@@ -24,6 +24,8 @@ class Said:
     emotion: str | None = None
     probs: dict[str, float] | None = None
     channel: int | None = None
+    #: Rubric phrases spotted in the ASR posteriors (phrase -> score <= 0), when spotting ran.
+    spotted: dict[str, float] | None = None
 
     @property
     def duration(self) -> float:
@@ -78,7 +80,7 @@ class CallView:
     @classmethod
     def from_result(cls, result: CallResult) -> CallView:
         turns = [
-            Said(t.speaker, t.start, t.end, t.text, t.emotion, t.emotion_probs, t.channel)
+            Said(t.speaker, t.start, t.end, t.text, t.emotion, t.emotion_probs, t.channel, t.spotted)
             for t in result.turns
         ]
         return cls(result.id, turns, result.duration, roles_known=any(c.speaker for c in result.channels))

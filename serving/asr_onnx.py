@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ from callqa.models.asr.decoding import (
     hotwords_from_text,
     prefix_beam_search,
 )
+from callqa.models.asr.keywords import KeywordSpotter
 from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
 
@@ -33,10 +34,17 @@ def providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+#: Spotted phrases scoring below this (mean log-posterior gap per character) are not kept: far enough
+#: from the best path that no rule setting would count them, and the result stays small.
+SPOT_FLOOR = -4.0
+
+
 @dataclass
 class Transcript:
     text: str
     ids: list[int]
+    #: Phrase -> keyword-spotting score (models.asr.keywords), for the phrases asked for.
+    spotted: dict[str, float] = field(default_factory=dict)
 
 
 class OnnxAsr:
@@ -66,6 +74,9 @@ class OnnxAsr:
     def hotwords(self, words: Sequence[str], bonus: float = 1.5) -> Hotwords:
         return hotwords_from_text(words, self.tokenizer.encode, bonus)
 
+    def spotter(self, phrases: Sequence[str]) -> KeywordSpotter:
+        return KeywordSpotter(phrases, self.tokenizer.encode)
+
     def language_model(
         self, path: str | os.PathLike[str], weight: float = LM_WEIGHT, length_bonus: float = LENGTH_BONUS
     ) -> LmFusion:
@@ -78,9 +89,11 @@ class OnnxAsr:
         beam: int = 1,
         hotwords: Hotwords | None = None,
         lm: LmFusion | None = None,
+        spotter: KeywordSpotter | None = None,
     ) -> list[Transcript]:
         """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 without hotwords or a
-        language model is greedy."""
+        language model is greedy. With a ``spotter``, each transcript also says how close the posteriors
+        came to each of its phrases, which survives where the best path wrote a homophone."""
         lengths = np.array([max(len(w), self.min_samples) for w in waves], dtype=np.int64)
         batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
         for k, w in enumerate(waves):
@@ -93,7 +106,8 @@ class OnnxAsr:
                 ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords, lm=lm)[0][0]
             else:
                 ids = greedy_ids(lp)
-            results.append(Transcript(self.tokenizer.decode(ids), ids))
+            spotted = {h.phrase: h.score for h in spotter.hits(lp, SPOT_FLOOR)} if spotter else {}
+            results.append(Transcript(self.tokenizer.decode(ids), ids, spotted))
         return results
 
 

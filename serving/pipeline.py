@@ -76,6 +76,7 @@ class CallPipeline:
         raw: bool = False,
         min_silence: float = 1.0,
         min_overlap: float = 0.1,
+        keywords: Any = None,
     ) -> None:
         if asr.sample_rate != SAMPLE_RATE or (ser is not None and ser.sample_rate != SAMPLE_RATE):
             raise ValueError(f"the pipeline runs at {SAMPLE_RATE} Hz; the models must too")
@@ -85,6 +86,8 @@ class CallPipeline:
         self.max_segment, self.batch_seconds, self.margin = max_segment, batch_seconds, margin
         self.beam, self.hotwords, self.lm, self.raw = beam, hotwords, lm, raw
         self.min_silence, self.min_overlap = min_silence, min_overlap
+        #: A KeywordSpotter (CTC models only): each turn says how close it came to the rubric's phrases.
+        self.keywords = keywords
 
     def run_file(
         self,
@@ -114,7 +117,7 @@ class CallPipeline:
         segments = cut_segments(activity, self.max_segment - 2 * self.margin)
         waves = [self._wave(audio, seg) for seg in segments]
         t1 = time.perf_counter()
-        texts = self._transcribe(waves)
+        texts, spotted = self._transcribe(waves)
         t2 = time.perf_counter()
         probs = self._emotions(segments, waves, len(channels)) if self.ser is not None else None
         t3 = time.perf_counter()
@@ -126,6 +129,7 @@ class CallPipeline:
             self.ser.labels if self.ser is not None else (),
             self.ser.threshold if self.ser is not None else 0.0,
             self.raw,
+            spotted if self.keywords is not None else None,
         )
         return CallResult(
             id=call_id,
@@ -143,6 +147,7 @@ class CallPipeline:
                 "max_segment": self.max_segment,
                 "beam": self.beam,
                 "segments": len(segments),
+                **({"spotted_phrases": len(self.keywords)} if self.keywords is not None else {}),
                 "min_silence": self.min_silence,
                 "min_overlap": self.min_overlap,
             },
@@ -187,13 +192,14 @@ class CallPipeline:
         e = min(audio.shape[1], round((seg.end + self.margin) * SAMPLE_RATE))
         return audio[seg.channel, s:e]
 
-    def _transcribe(self, waves: list[np.ndarray]) -> list[str]:
-        texts = [""] * len(waves)
+    def _transcribe(self, waves: list[np.ndarray]) -> tuple[list[str], list[dict[str, float]]]:
+        texts, spotted = [""] * len(waves), [{} for _ in waves]
+        extra = {"spotter": self.keywords} if self.keywords is not None else {}
         for batch in length_batches([len(w) for w in waves], round(self.batch_seconds * SAMPLE_RATE)):
-            out = self.asr.transcribe([waves[k] for k in batch], self.beam, self.hotwords, self.lm)
+            out = self.asr.transcribe([waves[k] for k in batch], self.beam, self.hotwords, self.lm, **extra)
             for k, t in zip(batch, out, strict=True):
-                texts[k] = t.text
-        return texts
+                texts[k], spotted[k] = t.text, getattr(t, "spotted", {})
+        return texts, spotted
 
     def _emotions(self, segments: list[Segment], waves: list[np.ndarray], channels: int) -> np.ndarray:
         assert self.ser is not None

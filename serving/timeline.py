@@ -26,9 +26,11 @@ def build_turns(
     labels: Sequence[str] = (),
     threshold: float = 0.0,
     raw: bool = False,
+    spotted: Sequence[dict[str, float]] | None = None,
 ) -> list[TurnResult]:
     """Turns in time order. ``probs`` (segments × labels) are averaged over a turn's pieces, weighted by
-    their length; the turn's emotion is the likeliest label, or "uncertain" below ``threshold``."""
+    their length; the turn's emotion is the likeliest label, or "uncertain" below ``threshold``. A
+    turn's spotted phrases (per segment, when keyword spotting ran) keep each phrase's best piece."""
     pieces: dict[int, list[int]] = defaultdict(list)
     for k, seg in enumerate(segments):
         pieces[seg.region].append(k)
@@ -46,6 +48,12 @@ def build_turns(
             best = int(np.argmax(p))
             emotion = labels[best] if p[best] >= threshold else UNCERTAIN
             emotion_probs = {label: round(float(v), 4) for label, v in zip(labels, p, strict=True)}
+        heard: dict[str, float] | None = None
+        if spotted is not None:
+            heard = {}
+            for k in ks:
+                for phrase, score in spotted[k].items():
+                    heard[phrase] = max(score, heard.get(phrase, score))
         turns.append(
             TurnResult(
                 channel=first.channel,
@@ -56,6 +64,7 @@ def build_turns(
                 emotion=emotion,
                 emotion_probs=emotion_probs,
                 chars_per_minute=round(len(text.replace(" ", "")) * 60.0 / duration, 1),
+                spotted=heard,
             )
         )
     return sorted(turns, key=lambda t: (t.start, t.channel))

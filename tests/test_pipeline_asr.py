@@ -52,3 +52,23 @@ def test_silence_gives_no_turns_with_a_real_model(base_onnx: Path) -> None:
     pipeline = CallPipeline(OnnxAsr(base_onnx), load_vad("silero"))
     for audio in (np.zeros((2, 80000), np.float32), np.zeros((1, 1), np.float32)):
         assert pipeline.run(audio, "silence").turns == []
+
+
+def test_spotting_agrees_with_the_best_path_where_it_says_the_phrase(
+    base_onnx: Path, tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    """A phrase the transcript holds is one alignment of the posteriors, so it scores 0; the turns list
+    the rubric phrases near enough to count, and nothing outside the floor."""
+    from callqa.data.rubric import load_rubric
+    from callqa.qa.rules import RuleSet
+    from callqa.serving.asr_onnx import SPOT_FLOOR
+
+    asr = OnnxAsr(base_onnx)
+    phrases = RuleSet(load_rubric()).phrases()
+    pipeline = CallPipeline(asr, load_vad("energy"), raw=True, keywords=asr.spotter(phrases))
+    turns = [t for c in tiny_calls[:3] for t in pipeline.run_file(tiny_corpus / c.audio).turns]
+    said = [(t, p) for t in turns for p in phrases if p in t.text]
+    assert said and all(t.spotted is not None for t in turns)
+    assert all(SPOT_FLOOR <= s <= 0 and p in phrases for t in turns for p, s in t.spotted.items())
+    on_path = [t.spotted.get(p) for t, p in said]
+    assert sum(s is not None and s > -1e-3 for s in on_path) >= 0.9 * len(on_path)

@@ -162,5 +162,10 @@ def fit_linear(
         items[item.id] = fit_item(item.id, names, rows, labels, item.points, c, seed, item.fatal)
         m = items[item.id]
         log.info("%s: %d/%d positives, threshold %.2f", item.id, m.positives, m.calls, m.threshold)
-    ref = {"name": rubric.name, "version": rubric.version, "ids": rubric.ids}
+    ref = {
+        "name": rubric.name,
+        "version": rubric.version,
+        "ids": rubric.ids,
+        "rules": rubric.rules_fingerprint(),
+    }
     return LinearQa(ref, items, dict(meta or {}))

@@ -8,9 +8,11 @@ Detectors register by name (``rule: {detector: NAME, ...}`` in the rubric):
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from callqa.data.rubric import Rubric
 from callqa.qa.rules import affect, phrases, privacy, timing  # noqa: F401  (they register their detectors)
-from callqa.qa.rules.base import DETECTORS, Detector, Verdict, unknown_rule
+from callqa.qa.rules.base import DETECTORS, Detector, Phrases, Verdict, unknown_rule
 from callqa.qa.timeline import CallView
 
 __all__ = ["DETECTORS", "RuleSet", "Verdict"]
@@ -30,6 +32,14 @@ class RuleSet:
                 raise unknown_rule(item, source)
             self.detectors[item.id] = cls(item, source)
 
+    def phrases(self) -> list[str]:
+        """Every phrase of two or more characters in the detectors' lists: what the pipeline spots in
+        the ASR posteriors (models.asr.keywords) for this rubric."""
+        found: list[str] = []
+        for det in self.detectors.values():
+            found += _phrases_in(det.opts)
+        return list(dict.fromkeys(p for p in found if len(p) >= 2))
+
     def judge(self, view: CallView) -> dict[str, Verdict]:
         """Every item's verdict; items without a detector are reported as not judged."""
         out: dict[str, Verdict] = {}
@@ -41,3 +51,12 @@ class RuleSet:
                 else Verdict(item.id, False, 0.0, judged=False, reason="no rule for this item")
             )
         return out
+
+
+def _phrases_in(opts: BaseModel) -> list[str]:
+    out = list(opts.phrases) if isinstance(opts, Phrases) else []
+    for name in type(opts).model_fields:
+        value = getattr(opts, name)
+        if isinstance(value, BaseModel):
+            out += _phrases_in(value)
+    return out

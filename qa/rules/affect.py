@@ -41,7 +41,7 @@ class AgentEmotion(Detector):
             top = max(top, p)
             if p >= self.opts.min_probability:
                 events.append(self.event([t], p, f"agent sounds {'/'.join(self.opts.labels)} (p={p:.2f})"))
-            elif self.words and (found := self.words.find(t.text)):
+            elif self.words and (found := self.words.find(t)):
                 m = max(found, key=lambda m: m.similarity)
                 events.append(self.event([t], 0.5 + 0.4 * m.similarity, f"impatient wording {m.phrase}"))
         defect = len(events) >= self.opts.min_turns
@@ -63,8 +63,9 @@ class DeescalationSettings(Options):
     anger: Phrases = Field(default_factory=Phrases)
     #: Soothing wording the agent should use once the customer is angry.
     soothe: Phrases = Field(default_factory=Phrases)
-    #: The customer's last turns (this many) must not be angry.
-    end_turns: int = Field(1, ge=1)
+    #: The customer's last turns (this many) must not be angry: two, because an unhappy customer's last
+    #: word on the matter (我不接受这个答复) is usually followed by the closing exchange (没有了).
+    end_turns: int = Field(2, ge=1)
 
 
 @register
@@ -84,7 +85,7 @@ class Deescalation(Detector):
 
     def _angry(self, turn: Said) -> float:
         heard = turn.prob("angry") or 0.0
-        said = self.anger.best(turn.text) if self.anger else 0.0
+        said = self.anger.best(turn) if self.anger else 0.0
         return max(heard, 1.0 if said >= self.opts.anger.min_similarity else 0.0)
 
     def judge(self, view: CallView) -> Verdict:
@@ -101,18 +102,19 @@ class Deescalation(Detector):
             )
         first = angry[0]
         after = [t for t in view.of(AGENT) if t.start >= first.start]
-        soothed = max((self.soothe.best(t.text) for t in after), default=0.0) if self.soothe else 1.0
-        said = any(self.soothe.find(t.text) for t in after) if self.soothe else True
-        tail = customer[-self.opts.end_turns :]
-        end_anger = max(self._angry(t) for t in tail)
+        soothed = max((self.soothe.best(t) for t in after), default=0.0) if self.soothe else 1.0
+        said = any(self.soothe.find(t) for t in after) if self.soothe else True
+        tail = [t for t in customer[-self.opts.end_turns :] if t is not first]
+        end_anger = max((self._angry(t) for t in tail), default=0.0)
         events = []
         if not said:
             events.append(
                 self.event([first], 0.5 + 0.5 * (1 - soothed), "angry customer, no soothing from the agent")
             )
-        if end_anger >= p and tail[-1] is not first:
+        if end_anger >= p:
             events.append(self.event(tail, end_anger, "the customer is still angry at the end"))
         conf = max((e.confidence for e in events), default=0.8)
+        words = [bool(self.anger and self.anger.find(t)) for t in customer]
         return self.verdict(
             bool(events),
             conf,
@@ -120,8 +122,11 @@ class Deescalation(Detector):
             "; ".join(e.detail for e in events),
             angry=1.0,
             soothed=soothed,
+            said_soothe=float(said),
             angry_at_end=end_anger,
+            said_angry_at_end=float(any(w for t, w in zip(customer, words, strict=True) if t in tail)),
+            heard_angry_at_end=max(((t.prob("angry") or 0.0) for t in tail), default=0.0),
             angry_share=len(angry) / len(customer),
             heard_angry=max((t.prob("angry") or 0.0) for t in customer),
-            said_angry=sum(1 for t in customer if self.anger and self.anger.find(t.text)),
+            said_angry=float(sum(words)),
         )

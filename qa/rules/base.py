@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callqa.data.rubric import RubricItem
 from callqa.data.schema import SchemaError, _describe
 from callqa.data.scores import RuleEvent
-from callqa.qa.match import PhraseMatcher
+from callqa.qa.match import MIN_SPOTTED, MIN_SPOTTED_SHORT, PhraseMatcher
 from callqa.qa.timeline import CallView, Said
 
 
@@ -35,9 +35,19 @@ class Phrases(BaseModel):
     patterns: list[str] = Field(default_factory=list)
     min_similarity: float = Field(0.8, gt=0.0, le=1.0)
     fuzzy_pinyin: bool = True
+    #: Keyword-spotting limits (qa.match): how far below the ASR's best path a phrase may score.
+    min_spotted: float = Field(MIN_SPOTTED, lt=0.0)
+    min_spotted_short: float = Field(MIN_SPOTTED_SHORT, lt=0.0)
 
     def matcher(self) -> PhraseMatcher:
-        return PhraseMatcher(self.phrases, self.patterns, self.min_similarity, self.fuzzy_pinyin)
+        return PhraseMatcher(
+            self.phrases,
+            self.patterns,
+            self.min_similarity,
+            self.fuzzy_pinyin,
+            self.min_spotted,
+            self.min_spotted_short,
+        )
 
 
 @dataclass

@@ -49,9 +49,9 @@ class RequiredPhrase(Detector):
         if not view.roles_known:
             return self.not_judged("speakers unknown (mono mix)")
         turns = self.window(view)
-        hit = first_match(self.matcher, (t.text for t in turns))
-        best = max((self.matcher.best(t.text) for t in turns), default=0.0)
-        undo = first_match(self.unless, (t.text for t in turns)) if self.unless else None
+        hit = first_match(self.matcher, turns)
+        best = max((self.matcher.best(t) for t in turns), default=0.0)
+        undo = first_match(self.unless, turns) if self.unless else None
         if undo is not None:
             t = turns[undo[0]]
             ev = self.event(
@@ -98,10 +98,15 @@ class ForbiddenPhrase(Detector):
         events = []
         best = 0.0
         for t in view.of(self.opts.speaker):
-            best = max(best, self.matcher.best(t.text))
-            for m in self.matcher.find(t.text):
+            best = max(best, self.matcher.best(t))
+            for m in self.matcher.find(t):
                 events.append(
-                    self.event([t], m.similarity, f"forbidden phrase {m.phrase}", t.text[m.start : m.end])
+                    self.event(
+                        [t],
+                        m.similarity,
+                        f"forbidden phrase {m.phrase}{' (spotted in the posteriors)' if m.spotted else ''}",
+                        t.text[m.start : m.end],
+                    )
                 )
         conf = max((e.confidence for e in events), default=1.0 - best)
         return self.verdict(
@@ -138,10 +143,9 @@ class Order(Detector):
         if not view.roles_known:
             return self.not_judged("speakers unknown (mono mix)")
         turns = view.of(self.opts.speaker)
-        texts = [t.text for t in turns]
-        first = first_match(self.first, texts)
-        then = first_match(self.then, texts)
-        best = max((self.first.best(x) for x in texts), default=0.0)
+        first = first_match(self.first, turns)
+        then = first_match(self.then, turns)
+        best = max((self.first.best(t) for t in turns), default=0.0)
         if then is None:
             if first is not None or not self.opts.require_first:
                 return self.verdict(False, 0.6, reason="no details discussed", best_first=best, details=0)
@@ -199,7 +203,7 @@ class Politeness(Detector):
         if not view.roles_known:
             return self.not_judged("speakers unknown (mono mix)")
         agent = view.agent
-        polite = [bool(self.polite.find(t.text)) for t in agent]
+        polite = [bool(self.polite.find(t)) for t in agent]
         share = sum(polite) / len(polite) if polite else 1.0
         events = []
         if len(agent) >= self.opts.min_turns and share < self.opts.min_share:
@@ -212,7 +216,7 @@ class Politeness(Detector):
                     " / ".join(t.text for t in plain[:4]),
                 )
             )
-        curt = [t for t, p in zip(agent, polite, strict=True) if not p and self.curt.find(t.text)]
+        curt = [t for t, p in zip(agent, polite, strict=True) if not p and self.curt.find(t)]
         if len(curt) > self.opts.max_curt_turns:
             events.append(
                 self.event(
@@ -226,8 +230,8 @@ class Politeness(Detector):
         apologised = 0.0
         if complained is not None and self.apology:
             after = [t for t in agent if t.start >= complained.start][: self.opts.apology_within_turns]
-            apologised = max((self.apology.best(t.text) for t in after), default=0.0)
-            if not any(self.apology.find(t.text) for t in after):
+            apologised = max((self.apology.best(t) for t in after), default=0.0)
+            if not any(self.apology.find(t) for t in after):
                 events.append(
                     self.event(
                         [complained],
@@ -251,7 +255,7 @@ class Politeness(Detector):
         for t in view.of(CUSTOMER):
             angry = t.prob("angry")
             if (angry is not None and angry >= self.opts.angry_probability) or (
-                self.complaint and self.complaint.find(t.text)
+                self.complaint and self.complaint.find(t)
             ):
                 return t
         return None

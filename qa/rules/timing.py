@@ -89,7 +89,7 @@ class DeadAir(Detector):
                 last is not None
                 and start - last.end <= self.opts.hold_lookback_seconds
                 and self.hold
-                and self.hold.find(last.text)
+                and self.hold.find(last)
             ):
                 held += 1
                 continue

@@ -1,0 +1,112 @@
+"""Keyword spotting on CTC posteriors: how close the acoustic model came to hearing each phrase.
+
+A quality rubric hinges on a few dozen phrases (你烦不烦, 稍等, 投诉 ...), and a small recogniser on a
+telephone line often has the right character as its second guess where the best path wrote a
+homophone or worse: 你烦不烦 comes out as 您三不三. The transcript has thrown that evidence away; the
+frame posteriors still hold it. For each phrase we find the best CTC alignment of its characters
+anywhere in a segment (frames outside it are free) and score it by how much log-probability it gives
+up against the best path over the frames it covers, per character. 0 means the phrase is the best
+path; -1 means each character was on average e^-1 times as likely as the best guess at its frames.
+
+All phrases are aligned at once (padded to the longest), one frame at a time, so a segment costs one
+NumPy loop over its frames whatever the length of the list. NumPy only: it runs in the scoring server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+NEG = -1e9
+
+
+@dataclass(frozen=True)
+class Spotted:
+    """One phrase's best alignment in one segment: its score (<= 0, per character) and frame span."""
+
+    phrase: str
+    score: float
+    start: int
+    end: int
+
+
+class KeywordSpotter:
+    """Scores a fixed list of phrases against CTC log-posteriors ``(frames, vocab)``.
+
+    Phrases with a character the model cannot write are left out (``skipped``): no alignment exists.
+    """
+
+    def __init__(self, phrases: Sequence[str], encode: Callable[[str], list[int]], blank: int = 0) -> None:
+        self.phrases: list[str] = []
+        self.skipped: list[str] = []
+        seqs: list[list[int]] = []
+        for p in dict.fromkeys(phrases):
+            ids = encode(p)
+            if ids and all(i > 1 for i in ids) and blank not in ids:
+                self.phrases.append(p)
+                seqs.append(ids)
+            else:
+                self.skipped.append(p)
+        self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        n_states = 2 * int(self.lengths.max(initial=0)) + 1
+        # CTC topology per phrase: blank, c1, blank, c2, ..., ck, blank; padding states repeat blank
+        self.states = np.full((len(seqs), n_states), blank, dtype=np.int64)
+        for k, s in enumerate(seqs):
+            self.states[k, 1 : 2 * len(s) : 2] = s
+        self.last = 2 * self.lengths  # the closing blank; the last character is one before it
+        chars = self.states[:, 1::2]
+        # a character may follow the one two states back directly unless they are the same character
+        self.skip = np.zeros_like(self.states, dtype=bool)
+        self.skip[:, 3::2] = chars[:, 1:] != chars[:, :-1]
+        self.valid = np.arange(n_states)[None, :] <= self.last[:, None]
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+    def scores(self, log_probs: np.ndarray) -> list[Spotted]:
+        """The best alignment of every phrase in ``log_probs`` (frames, vocab)."""
+        n, t_max = len(self.phrases), log_probs.shape[0]
+        if n == 0 or t_max == 0:
+            return []
+        gap = log_probs[:, self.states] - log_probs.max(axis=1)[:, None, None]  # (T, P, S), <= 0
+        gap = np.where(self.valid[None], gap, NEG)
+        score = np.full(self.states.shape, NEG)
+        begin = np.zeros(self.states.shape, dtype=np.int64)
+        best = np.full(n, NEG)
+        span = np.zeros((n, 2), dtype=np.int64)
+        rows = np.arange(n)
+        for t in range(t_max):
+            stay, stay_at = score, begin
+            step = np.full_like(score, NEG)
+            step[:, 1:] = score[:, :-1]
+            step_at = np.zeros_like(begin)
+            step_at[:, 1:] = begin[:, :-1]
+            jump = np.full_like(score, NEG)
+            jump[:, 2:] = np.where(self.skip[:, 2:], score[:, :-2], NEG)
+            jump_at = np.zeros_like(begin)
+            jump_at[:, 2:] = begin[:, :-2]
+            # a free start at this frame, in the leading blank or the first character; first, so that
+            # on a tie (blank frames cost nothing) the span starts as late as it can
+            cand = np.stack([np.full_like(score, NEG), stay, step, jump])
+            at = np.stack([np.full_like(begin, t), stay_at, step_at, jump_at])
+            cand[0, :, :2] = 0.0
+            pick = cand.argmax(axis=0)
+            score = np.take_along_axis(cand, pick[None], 0)[0] + gap[t]
+            begin = np.take_along_axis(at, pick[None], 0)[0]
+            # the phrase may end at this frame, on its last character or the blank after it
+            for end_state in (self.last, self.last - 1):
+                s = score[rows, end_state]
+                better = s > best
+                best = np.where(better, s, best)
+                span[better] = np.stack([begin[rows, end_state], np.full(n, t)], axis=1)[better]
+        per_char = best / self.lengths
+        return [
+            Spotted(p, round(float(per_char[k]), 4), int(span[k, 0]), int(span[k, 1]) + 1)
+            for k, p in enumerate(self.phrases)
+        ]
+
+    def hits(self, log_probs: np.ndarray, floor: float) -> list[Spotted]:
+        """The phrases that score at least ``floor``: what a transcript keeps beside its text."""
+        return [s for s in self.scores(log_probs) if s.score >= floor]
