@@ -48,6 +48,9 @@ class Rubric(BaseModel):
 
     name: str = "default"
     version: str = "1"
+    #: Named phrase lists that several rules share through YAML anchors (``&forbidden`` here, ``*forbidden``
+    #: in a rule): written once, so that the lists cannot drift apart.
+    phrase_lists: dict[str, list[str]] = Field(default_factory=dict)
     items: list[RubricItem]
     bands: list[Band] = Field(default_factory=lambda: [Band(name=n, min=m) for n, m in BANDS])
 

@@ -186,6 +186,11 @@ class PolitenessSettings(Phrases):
     angry_probability: float = Field(0.5, gt=0.0, le=1.0)
     #: How many agent turns after the complaint the apology may take.
     apology_within_turns: int = Field(3, ge=1)
+    #: One sentence, one item: the agent's first turns (the greeting item's) and turns saying any of
+    #: these phrases (other items' forbidden or impatient wording) are not judged for politeness, as an
+    #: inspector does not take points twice for one sentence.
+    skip_first_turns: int = Field(1, ge=0)
+    exclude: list[Phrases] = Field(default_factory=list)
 
 
 @register
@@ -198,11 +203,14 @@ class Politeness(Detector):
     def setup(self) -> None:
         self.polite, self.curt = self.opts.matcher(), self.opts.curt.matcher()
         self.apology, self.complaint = self.opts.apology.matcher(), self.opts.complaint.matcher()
+        self.exclude = [p.matcher() for p in self.opts.exclude]
 
     def judge(self, view: CallView) -> Verdict:
         if not view.roles_known:
             return self.not_judged("speakers unknown (mono mix)")
-        agent = view.agent
+        agent = [
+            t for t in view.agent[self.opts.skip_first_turns :] if not any(m.find(t) for m in self.exclude)
+        ]
         polite = [bool(self.polite.find(t)) for t in agent]
         share = sum(polite) / len(polite) if polite else 1.0
         events = []
