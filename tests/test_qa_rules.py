@@ -217,6 +217,12 @@ def test_confidentiality_full_readback_but_not_a_masked_one(rules: RuleSet) -> N
     assert not verdict(rules, "confidentiality", masked).defect
     customer = call(GREETING, Said(C, 10, 14, "我的手机号是幺三八幺二三四五六七八。"))
     assert not verdict(rules, "confidentiality", customer).defect
+    # the recogniser lost two digits and mis-heard one: no PII format fits, the readback is still one
+    heard = Said(A, 10, 14, "联系电话幺三八幺二散四五六对吧")
+    garbled = verdict(rules, "confidentiality", call(GREETING, heard))
+    assert garbled.defect and "三八幺" not in garbled.events[0].evidence
+    amount = call(GREETING, Said(A, 10, 14, "这笔五百零三元的费用，十一月二十三号扣的，尾号八四一六的卡。"))
+    assert not verdict(rules, "confidentiality", amount).defect
 
 
 # --- the sheet, mono, and other rubrics ---------------------------------------------------------------------
