@@ -113,12 +113,17 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
         summary["pipeline"] = call_stage(corpus, out, CallPipeline(*models, raw=True))
         summary["asr"]["handwritten_cer_lm"] = handwritten_with_lm(asr, out)
         log.info("stage 5/5: judging calls by the rubric and measuring against the inspectors")
+        from callqa.data.rubric import load_rubric
+        from callqa.qa.rules import RuleSet
         from callqa.quickstart_qa import qa_stage
 
         # QA listens greedily. The corpus's n-gram lowers the call CER (dev: 0.220 -> 0.151) but pulls
         # wording it never counted towards wording it did: held-out forbidden sentences and read-out
         # numbers vanish, and the judged totals get worse (bench/RESULTS.md, "Judging calls").
-        summary["qa"] = qa_stage(corpus, out, CallPipeline(*models, raw=True), seed=seed)
+        # ... and spots the rubric's phrases in the posteriors, which finds what the best path garbled
+        phrases = RuleSet(load_rubric()).phrases()
+        listen = CallPipeline(*models, raw=True, keywords=models[0].spotter(phrases))
+        summary["qa"] = qa_stage(corpus, out, listen, seed=seed)
     write_json(out / "summary.json", summary)
     log.info("figures of this run: %s", out / "summary.json")
 

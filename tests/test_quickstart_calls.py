@@ -57,7 +57,7 @@ def test_qa_stage_trains_judges_and_prints_the_agreement_table(
     hand = tmp_path / "calls.yaml"
     hand.write_text(yaml.safe_dump(SMALL, allow_unicode=True), encoding="utf-8")
     pipeline = CallPipeline(SpyAsr(), load_vad("energy"), FakeSer(), raw=True)
-    figures = qa_stage(tiny_corpus, tmp_path, pipeline, eval_calls=12, handwritten=hand)
+    figures = qa_stage(tiny_corpus, tmp_path, pipeline, eval_calls=12, handwritten=hand, train_calls=30)
     assert figures["eval"]["calls"] == 12 and figures["handwritten"]["calls"] == 1
     assert set(figures["test"]["item_f1_vs_truth"]) >= {"greeting", "forbidden"}
     assert (tmp_path / "qa" / "qa-linear.json").is_file() and (
