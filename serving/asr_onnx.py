@@ -23,6 +23,7 @@ from callqa.models.asr.decoding import (
 from callqa.models.asr.keywords import KeywordSpotter
 from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
+from callqa.qa.match import sound_classes
 
 if TYPE_CHECKING:
     from callqa.serving.whisper_onnx import OnnxWhisper
@@ -74,8 +75,10 @@ class OnnxAsr:
     def hotwords(self, words: Sequence[str], bonus: float = 1.5) -> Hotwords:
         return hotwords_from_text(words, self.tokenizer.encode, bonus)
 
-    def spotter(self, phrases: Sequence[str]) -> KeywordSpotter:
-        return KeywordSpotter(phrases, self.tokenizer.encode)
+    def spotter(self, phrases: Sequence[str], sounds: bool = True) -> KeywordSpotter:
+        """Spotting of ``phrases``; on sounds (homophones pooled) unless ``sounds`` is off."""
+        classes = sound_classes(self.tokenizer.vocab) if sounds else None
+        return KeywordSpotter(phrases, self.tokenizer.encode, self.tokenizer.blank_id, classes)
 
     def language_model(
         self, path: str | os.PathLike[str], weight: float = LM_WEIGHT, length_bonus: float = LENGTH_BONUS

@@ -108,3 +108,28 @@ def test_a_turn_keeps_each_phrase_at_its_best_piece() -> None:
     turns = build_turns(segments, ["请您", "稍等", "好"], channels, spotted=spotted)
     assert turns[0].spotted == {"稍等": -0.3, "抱歉": -0.5} and turns[1].spotted == {}
     assert build_turns(segments, ["a", "b", "c"], channels)[0].spotted is None  # spotting did not run
+
+
+def test_spotting_on_sounds_pools_the_homophones_the_model_spreads_a_syllable_over() -> None:
+    """烦 and 凡 sound alike: with the recogniser unsure between them (and 三 on the best path), the
+    phrase is far closer on sounds than on characters, and a character of another sound does not help."""
+    vocab = [*VOCAB, "凡"]
+    frames = [{"<blank>": 0.9}, {"你": 0.9}, {"三": 0.4, "烦": 0.3, "凡": 0.3}, {"<blank>": 0.9}]
+    lp = np.log(np.array([[f.get(t, 1e-4) for t in vocab] for f in frames]))
+    enc = lambda text: [vocab.index(ch) for ch in text]  # noqa: E731
+    classes = [0, 1, 2, 3, 4, 5, 6, 3]  # 凡 shares 烦's class
+    on_chars = KeywordSpotter(["你烦"], enc).scores(lp)[0].score
+    on_sounds = KeywordSpotter(["你烦"], enc, classes=classes).scores(lp)[0].score
+    assert on_chars == pytest.approx(np.log(0.3 / 0.4) / 2, abs=1e-3)
+    assert on_sounds == 0.0  # 0.6 for the sound beats the 0.4 of the best character
+    with pytest.raises(ValueError, match="blank"):
+        KeywordSpotter(["你烦"], enc, classes=[0, 0, 2, 3, 4, 5, 6, 3])
+
+
+def test_sound_classes_follow_pinyin_without_tones() -> None:
+    from callqa.qa.match import sound_classes
+
+    c = sound_classes(["<blank>", "<unk>", "烦", "凡", "反", "三", "山", "a"])
+    assert c[2] == c[3] == c[4]  # fán fán fǎn
+    assert c[5] == c[6]  # sān shān: sh folded into s
+    assert len({c[0], c[1], c[2], c[5], c[7]}) == 5

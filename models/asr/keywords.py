@@ -8,6 +8,11 @@ anywhere in a segment (frames outside it are free) and score it by how much log-
 up against the best path over the frames it covers, per character. 0 means the phrase is the best
 path; -1 means each character was on average e^-1 times as likely as the best guess at its frames.
 
+Optionally the alignment runs on sounds rather than characters (``classes``: homophones share a class,
+and a class's probability is the sum of its characters'): the recogniser spreads a syllable's
+probability over the characters that sound alike (烦 凡 繁 反), and for a rubric, which is about what was
+said aloud, any of them will do, as in the pinyin matching of the text (callqa.qa.match).
+
 All phrases are aligned at once (padded to the longest), one frame at a time, so a segment costs one
 NumPy loop over its frames whatever the length of the list. NumPy only: it runs in the scoring server.
 """
@@ -36,9 +41,17 @@ class KeywordSpotter:
     """Scores a fixed list of phrases against CTC log-posteriors ``(frames, vocab)``.
 
     Phrases with a character the model cannot write are left out (``skipped``): no alignment exists.
+    ``classes`` gives each vocabulary id its sound class (the blank in a class of its own); without it
+    each token is its own class.
     """
 
-    def __init__(self, phrases: Sequence[str], encode: Callable[[str], list[int]], blank: int = 0) -> None:
+    def __init__(
+        self,
+        phrases: Sequence[str],
+        encode: Callable[[str], list[int]],
+        blank: int = 0,
+        classes: Sequence[int] | None = None,
+    ) -> None:
         self.phrases: list[str] = []
         self.skipped: list[str] = []
         seqs: list[list[int]] = []
@@ -49,6 +62,17 @@ class KeywordSpotter:
                 seqs.append(ids)
             else:
                 self.skipped.append(p)
+        self.classes = None if classes is None else np.asarray(classes, dtype=np.int64)
+        if self.classes is not None:
+            if (self.classes == self.classes[blank]).sum() != 1:
+                raise ValueError("the blank must be alone in its sound class")
+            seqs = [[int(self.classes[i]) for i in s] for s in seqs]
+            blank = int(self.classes[blank])
+            # columns grouped by class, for summing each class's probability with one reduceat
+            self._order = np.argsort(self.classes, kind="stable")
+            sorted_classes = self.classes[self._order]
+            self._starts = np.flatnonzero(np.r_[True, sorted_classes[1:] != sorted_classes[:-1]])
+            self._class_ids = sorted_classes[self._starts]
         self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
         n_states = 2 * int(self.lengths.max(initial=0)) + 1
         # CTC topology per phrase: blank, c1, blank, c2, ..., ck, blank; padding states repeat blank
@@ -70,7 +94,9 @@ class KeywordSpotter:
         n, t_max = len(self.phrases), log_probs.shape[0]
         if n == 0 or t_max == 0:
             return []
-        gap = log_probs[:, self.states] - log_probs.max(axis=1)[:, None, None]  # (T, P, S), <= 0
+        top = log_probs.max(axis=1)
+        units = log_probs if self.classes is None else self._class_log_probs(log_probs, top)
+        gap = np.minimum(units[:, self.states] - top[:, None, None], 0.0)  # (T, P, S), <= 0
         gap = np.where(self.valid[None], gap, NEG)
         score = np.full(self.states.shape, NEG)
         begin = np.zeros(self.states.shape, dtype=np.int64)
@@ -106,6 +132,13 @@ class KeywordSpotter:
             Spotted(p, round(float(per_char[k]), 4), int(span[k, 0]), int(span[k, 1]) + 1)
             for k, p in enumerate(self.phrases)
         ]
+
+    def _class_log_probs(self, log_probs: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """(frames, classes) log of each sound class's summed probability, indexed by class id."""
+        summed = np.add.reduceat(np.exp(log_probs[:, self._order] - top[:, None]), self._starts, axis=1)
+        out = np.full((log_probs.shape[0], int(self._class_ids.max()) + 1), NEG)
+        out[:, self._class_ids] = np.log(summed) + top[:, None]
+        return out
 
     def hits(self, log_probs: np.ndarray, floor: float) -> list[Spotted]:
         """The phrases that score at least ``floor``: what a transcript keeps beside its text."""
