@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from callqa.cli import app
-from callqa.data.rubric import load_rubric
+from callqa.data.rubric import default_rubric_path, load_rubric
 from callqa.data.schema import CallRecord
 from callqa.data.scores import CallScore
 from callqa.models.qa.linear import LinearQa
@@ -49,6 +49,24 @@ def test_a_model_refuses_a_rubric_it_was_not_trained_for(trained: dict, tmp_path
     other.write_text("items:\n  - {id: zz, name_zh: 甲, points: 100}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="zz"):
         Scorer(load_rubric(other), model=LinearQa.load(trained["model"]), rubric_source=str(other))
+
+
+def test_a_model_warns_when_the_rules_changed_under_it(
+    trained: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Same items, another phrase list: the features no longer mean what they meant in training."""
+    text = default_rubric_path().read_text(encoding="utf-8").replace("神经病, ", "")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text, encoding="utf-8")
+    model = LinearQa.load(trained["model"])
+    fingerprint = load_rubric().rules_fingerprint()
+    assert model.rubric["rules"] == fingerprint != load_rubric(edited).rules_fingerprint()
+    with caplog.at_level("WARNING"):
+        Scorer(load_rubric(), model=model)
+    assert "retrain" not in caplog.text
+    with caplog.at_level("WARNING"):
+        Scorer(load_rubric(edited), model=model, rubric_source=str(edited))
+    assert "retrain" in caplog.text and str(edited) in caplog.text
 
 
 def test_evaluation_reports_items_totals_flips_and_pictures(trained: dict, tiny_corpus: Path) -> None:
