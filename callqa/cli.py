@@ -24,6 +24,13 @@ VadOption = Annotated[str, typer.Option(help="Voice activity: energy, or silero 
 MaxSegmentOption = Annotated[float, typer.Option(help="Longest stretch of audio the ASR is given (s).")]
 AgentChannelOption = Annotated[int, typer.Option(help="Stereo channel the agent is on (0 or 1).")]
 BeamOption = Annotated[int, typer.Option(help="Beam width (1 = greedy).")]
+RulesRubricOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Rubric whose rules judge the calls (same items as the corpus's; default: the corpus's own "
+        "rubric.yaml, a snapshot from when it was generated)."
+    ),
+]
 HotwordOption = Annotated[list[str] | None, typer.Option(help="Domain word to favour; repeatable.")]
 ThreadsOption = Annotated[int | None, typer.Option(help="onnxruntime threads.")]
 
@@ -245,12 +252,13 @@ def evaluate_qa_command(
     split: Annotated[str, typer.Option(help="train, dev, test or all.")] = "test",
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 1000,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI to log to.")] = None,
+    rubric: RulesRubricOption = None,
 ) -> None:
     """Judge a split's calls from what the pipeline heard and compare with the inspectors' consensus,
     each inspector, and the ground truth; HTML report with plots."""
     from callqa.evaluation.qa_eval import evaluate_qa
 
-    report = evaluate_qa(corpus, heard, model, out, split, n_boot, tracking_uri)
+    report = evaluate_qa(corpus, heard, model, out, split, n_boot, tracking_uri, rubric)
     t = report["totals"].get("model_vs_consensus")
     if t:
         typer.echo(
@@ -520,12 +528,13 @@ def train_qa_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI to log to.")] = None,
+    rubric: RulesRubricOption = None,
 ) -> None:
     """Train the transparent QA model: per rubric item a calibrated logistic regression over the rule
     evidence and timeline features of what the pipeline heard, on inspector labels."""
     from callqa.training.qa_train import train_qa
 
-    train_qa(corpus, heard, out, split, labels, c, seed, tracking_uri)
+    train_qa(corpus, heard, out, split, labels, c, seed, tracking_uri, rubric)
 
 
 @train_app.command("lm")

@@ -107,6 +107,21 @@ class Rubric(BaseModel):
         return self.bands[-1].name
 
 
+def rules_from(corpus_rubric: Rubric, path: str | os.PathLike[str] | None) -> Rubric:
+    """The rubric whose rules judge a labelled corpus: the corpus's own snapshot (written when it was
+    generated, so an old corpus carries old phrase lists), or the file at ``path``, which must score the
+    same items as the corpus's inspectors did."""
+    if path is None:
+        return corpus_rubric
+    other = load_rubric(path)
+    if other.ids != corpus_rubric.ids:
+        raise SchemaError(
+            f"{path}: items {other.ids} are not the corpus's {corpus_rubric.ids}; the inspectors' labels "
+            "are per item"
+        )
+    return other
+
+
 def default_rubric_path() -> Path:
     return Path(str(resources.files("callqa.configs") / "rubric" / "default.yaml"))
 

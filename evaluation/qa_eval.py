@@ -28,14 +28,14 @@ import numpy as np
 from callqa.data.corpus import Corpus
 from callqa.data.files import write_json
 from callqa.data.results import CallResult
-from callqa.data.rubric import Rubric
+from callqa.data.rubric import Rubric, rules_from
 from callqa.data.schema import CallRecord
 from callqa.evaluation.pipeline_eval import channel_texts, pipeline_cer
 from callqa.evaluation.qa_metrics import boot, item_metrics, total_metrics
 from callqa.evaluation.qa_refs import consensus, decision_total, sheet_defects
 from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import judge_call, unjudgeable
+from callqa.qa.sheet import check_model_rubric, judge_call, unjudgeable
 from callqa.qa.timeline import CallView
 from callqa.training.qa_data import read_heard
 
@@ -135,10 +135,12 @@ def evaluate_qa(
     split: str = "test",
     n_boot: int = 1000,
     tracking_uri: str | None = None,
+    rubric_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     corpus = Corpus(corpus_dir)
-    rubric = corpus.rubric
+    rubric = rules_from(corpus.rubric, rubric_path)
     model = LinearQa.load(model_path)
+    check_model_rubric(model, rubric, str(rubric_path or Path(corpus_dir) / "rubric.yaml"))
     heard = read_heard(heard_path)
     calls = corpus.calls if split == "all" else corpus.split_calls(split)
     records = [c for c in calls if c.id in heard]

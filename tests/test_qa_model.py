@@ -99,6 +99,23 @@ def test_evaluation_reports_items_totals_flips_and_pictures(trained: dict, tiny_
     )
 
 
+def test_evaluation_takes_the_rules_of_another_rubric_with_the_same_items(
+    trained: dict, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """An old corpus's rubric.yaml is a snapshot: --rubric judges it with today's rules; a rubric of
+    other items cannot, since the inspectors' labels are per item."""
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(default_rubric_path().read_text(encoding="utf-8").replace("神经病, ", ""), "utf-8")
+    other = tmp_path / "other.yaml"
+    other.write_text("items:\n  - {id: zz, name_zh: 甲, points: 100}\n", encoding="utf-8")
+    base = ["evaluate", "qa", str(trained["model"]), "--corpus", str(tiny_corpus), "--heard"]
+    base += [str(trained["heard"]), "--split", "all", "--n-boot", "5"]
+    ok = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a"), "--rubric", str(edited)])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b"), "--rubric", str(other)])
+    assert bad.exit_code == 1 and "['zz'] are not the corpus's" in str(bad.exception)
+
+
 def test_score_with_the_model(trained: dict, tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
     out = trained["root"] / "scores.jsonl"
     args = ["score", str(tiny_corpus), "--out", str(out), "--qa-model", str(trained["model"])]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from callqa.data.corpus import Corpus
+from callqa.data.rubric import rules_from
 from callqa.models.qa.linear import LinearQa
 from callqa.training.qa_data import qa_data, read_heard
 from callqa.training.qa_linear import fit_linear
@@ -26,10 +27,12 @@ def train_qa(
     c: float | None = None,
     seed: int = 0,
     tracking_uri: str | None = None,
+    rubric_path: str | os.PathLike[str] | None = None,
 ) -> LinearQa:
     corpus = Corpus(corpus_dir)
+    rubric = rules_from(corpus.rubric, rubric_path)
     calls = corpus.calls if split == "all" else corpus.split_calls(split)
-    data = qa_data(calls, read_heard(heard_path), corpus.rubric, labels)
+    data = qa_data(calls, read_heard(heard_path), rubric, labels)
     if not data.rows:
         raise ValueError(f"{corpus_dir}: no inspected {split} calls with a pipeline result in {heard_path}")
     sources = Counter(s for lab in data.labels for s in lab.source.values())
@@ -44,7 +47,7 @@ def train_qa(
         "c": c,
         "seed": seed,
     }
-    model = fit_linear(data.rows, data.labels, corpus.rubric, meta, c=c, seed=seed)
+    model = fit_linear(data.rows, data.labels, rubric, meta, c=c, seed=seed)
     path = model.save(out)
     log.info("QA model (%d calls, %s labels) saved to %s", len(data.rows), labels, path)
     if tracking_uri:
