@@ -103,30 +103,31 @@ class KeywordSpotter:
         best = np.full(n, NEG)
         span = np.zeros((n, 2), dtype=np.int64)
         rows = np.arange(n)
+        # the four ways into a state at each frame, in buffers reused frame after frame: a free start
+        # (in the leading blank or the first character), staying, one step, or skipping a blank. The
+        # free start comes first, so that on a tie (blank frames cost nothing) the span starts as late
+        # as it can; cells no way reaches stay at NEG.
+        cand = np.full((4, *self.states.shape), NEG)
+        cand[0, :, :2] = 0.0
+        at = np.zeros((4, *self.states.shape), dtype=np.int64)
         for t in range(t_max):
-            stay, stay_at = score, begin
-            step = np.full_like(score, NEG)
-            step[:, 1:] = score[:, :-1]
-            step_at = np.zeros_like(begin)
-            step_at[:, 1:] = begin[:, :-1]
-            jump = np.full_like(score, NEG)
-            jump[:, 2:] = np.where(self.skip[:, 2:], score[:, :-2], NEG)
-            jump_at = np.zeros_like(begin)
-            jump_at[:, 2:] = begin[:, :-2]
-            # a free start at this frame, in the leading blank or the first character; first, so that
-            # on a tie (blank frames cost nothing) the span starts as late as it can
-            cand = np.stack([np.full_like(score, NEG), stay, step, jump])
-            at = np.stack([np.full_like(begin, t), stay_at, step_at, jump_at])
-            cand[0, :, :2] = 0.0
-            pick = cand.argmax(axis=0)
-            score = np.take_along_axis(cand, pick[None], 0)[0] + gap[t]
-            begin = np.take_along_axis(at, pick[None], 0)[0]
+            cand[1] = score
+            cand[2, :, 1:] = score[:, :-1]
+            cand[3, :, 2:] = np.where(self.skip[:, 2:], score[:, :-2], NEG)
+            at[0] = t
+            at[1] = begin
+            at[2, :, 1:] = begin[:, :-1]
+            at[3, :, 2:] = begin[:, :-2]
+            pick = cand.argmax(axis=0)[None]
+            score = np.take_along_axis(cand, pick, 0)[0] + gap[t]
+            begin = np.take_along_axis(at, pick, 0)[0]
             # the phrase may end at this frame, on its last character or the blank after it
             for end_state in (self.last, self.last - 1):
                 s = score[rows, end_state]
                 better = s > best
                 best = np.where(better, s, best)
-                span[better] = np.stack([begin[rows, end_state], np.full(n, t)], axis=1)[better]
+                span[better, 0] = begin[rows, end_state][better]
+                span[better, 1] = t
         per_char = best / self.lengths
         return [
             Spotted(p, round(float(per_char[k]), 4), int(span[k, 0]), int(span[k, 1]) + 1)
