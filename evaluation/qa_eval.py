@@ -146,13 +146,15 @@ def evaluate_qa(
     records = [c for c in calls if c.id in heard]
     if not records:
         raise ValueError(f"{heard_path}: no pipeline results for the {split} calls of {corpus_dir}")
+    views = {c.id: CallView.from_result(heard[c.id]) for c in records}
     # a call the pipeline heard nothing in has no score to compare; it is counted, not guessed at
-    unjudged = [c.id for c in records if unjudgeable(CallView.from_result(heard[c.id])) is not None]
+    unjudged = [c.id for c in records if unjudgeable(views[c.id]) is not None]
     if unjudged:
         log.warning("%d call(s) had no speech to judge and are left out: %s", len(unjudged), unjudged[:10])
-        records = [c for c in records if c.id not in set(unjudged)]
+        skip = set(unjudged)
+        records = [c for c in records if c.id not in skip]
     rules = RuleSet(rubric)
-    on_heard = predict(model, rules, [CallView.from_result(heard[c.id]) for c in records])
+    on_heard = predict(model, rules, [views[c.id] for c in records])
     on_truth = predict(model, rules, [CallView.from_record(c) for c in records])
     index = {cid: k for k, cid in enumerate(on_heard.ids)}
     minimums = [b.min for b in rubric.bands]

@@ -124,7 +124,7 @@ class Deescalation(Detector):
             soothed=soothed,
             said_soothe=float(said),
             angry_at_end=end_anger,
-            said_angry_at_end=float(any(w for t, w in zip(customer, words, strict=True) if t in tail)),
+            said_angry_at_end=float(bool(self.anger) and any(self.anger.find(t) for t in tail)),
             heard_angry_at_end=max(((t.prob("angry") or 0.0) for t in tail), default=0.0),
             angry_share=len(angry) / len(customer),
             heard_angry=max((t.prob("angry") or 0.0) for t in customer),
