@@ -31,7 +31,7 @@ from callqa.data.files import atomic_dir, write_json, write_jsonl
 from callqa.data.schema import CallRecord, Truth, Turn
 from callqa.data.segments import call_to_utterances
 from callqa.data.synth.generate import _fingerprint, _run
-from callqa.data.synth.render import Line, mix_and_write
+from callqa.data.synth.render import Line, mix_and_write, timed_turns
 from callqa.data.synth.timeline import TimingRules, lay_out
 from callqa.data.synth.voices import ESPEAK_RATE, sample_voice, synthesize
 
@@ -196,17 +196,8 @@ def hand_turns(
     meta: dict[str, str],
     voices: dict[str, Any],
 ) -> list[Turn]:
-    return [
-        Turn(
-            speaker=t.speaker,
-            start=round(s, 3),
-            end=round(e, 3),
-            text=t.text,
-            emotion=t.emotion,
-            meta={**meta, "voice": voices[t.speaker].variant},
-        )
-        for t, s, e in zip(turns, starts, ends, strict=True)
-    ]
+    """A hand-written call's turns: ``meta`` on each, with the voice of its speaker."""
+    return timed_turns(turns, starts, ends, [{**meta, "voice": voices[t.speaker].variant} for t in turns])
 
 
 def write_rendered_set(

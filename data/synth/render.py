@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -106,6 +106,30 @@ def mix_and_write(
     return rel, round(wave.shape[-1] / SAMPLE_RATE, 3)
 
 
+class _Said(Protocol):
+    """A planned or hand-written turn: who says what, in which emotion."""
+
+    @property
+    def speaker(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def emotion(self) -> str: ...
+
+
+def timed_turns(
+    turns: Sequence[_Said], starts: Sequence[float], ends: Sequence[float], metas: Sequence[dict[str, str]]
+) -> list[Turn]:
+    """The turn records of a call laid on its timeline (times to the millisecond), for generated and
+    hand-written calls alike."""
+    return [
+        Turn(speaker=t.speaker, start=round(s, 3), end=round(e, 3), text=t.text, emotion=t.emotion, meta=m)
+        for t, s, e, m in zip(turns, starts, ends, metas, strict=True)
+    ]
+
+
 def _mix(
     clips: list[np.ndarray],
     starts: list[float],
@@ -182,17 +206,11 @@ def render_call(
 
     rel, length = mix_and_write(corpus_dir, spec.id, audio, tl.starts, speakers, tl.duration, spec.line, rng)
 
-    turns = [
-        Turn(
-            speaker=t.speaker,
-            start=round(s, 3),
-            end=round(e, 3),
-            text=t.text,
-            emotion=t.emotion,
-            meta={"kind": t.kind, "template": t.template_id, "voice": v},
-        )
-        for t, s, e, v in zip(plan.turns, tl.starts, tl.ends, voices, strict=True)
+    metas = [
+        {"kind": t.kind, "template": t.template_id, "voice": v}
+        for t, v in zip(plan.turns, voices, strict=True)
     ]
+    turns = timed_turns(plan.turns, tl.starts, tl.ends, metas)
     record = CallRecord(
         id=spec.id,
         audio=rel,
