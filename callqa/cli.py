@@ -245,7 +245,9 @@ def evaluate_asr_command(
 
 @evaluate_app.command("qa")
 def evaluate_qa_command(
-    model: Annotated[Path, typer.Argument(help="A QA model from callqa train qa.")],
+    model: Annotated[
+        Path, typer.Argument(help="A QA model: JSON from callqa train qa, or ONNX from callqa export qa.")
+    ],
     corpus: Annotated[Path, typer.Option(help="Corpus folder with inspected calls.")],
     heard: Annotated[Path, typer.Option(help="What the pipeline heard: callqa score CORPUS --raw output.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("runs/eval/qa"),
@@ -299,6 +301,26 @@ def export_ser_command(
     from callqa.serving.ser_export import export_ser
 
     report = export_ser(checkpoint, out, corpus=corpus, int8=int8)
+    if not report["parity"]["passed"]:
+        raise typer.Exit(1)
+
+
+@export_app.command("qa")
+def export_qa_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint from callqa train qa-turns.")],
+    out: Annotated[Path, typer.Option(help="Folder for qa.onnx and export.json.")] = Path("runs/export/qa"),
+    corpus: Annotated[
+        Path | None, typer.Option(help="Corpus whose heard calls also gate parity (with --heard).")
+    ] = None,
+    heard: Annotated[
+        Path | None, typer.Option(help="What the pipeline heard in --corpus (score --raw).")
+    ] = None,
+) -> None:
+    """Export the neural QA model to ONNX (dynamic batch, turns and characters; everything it needs in
+    the file) and check parity."""
+    from callqa.serving.qa_export import export_qa
+
+    report = export_qa(checkpoint, out, corpus=corpus, heard=heard)
     if not report["parity"]["passed"]:
         raise typer.Exit(1)
 
@@ -421,7 +443,11 @@ def score(
     ] = None,
     ser_model: Annotated[Path | None, typer.Option(help="Speech-emotion ONNX file (emotion rules).")] = None,
     qa_model: Annotated[
-        Path | None, typer.Option(help="QA model (callqa train qa); without one the rules alone decide.")
+        Path | None,
+        typer.Option(
+            help="QA model: JSON from callqa train qa, or ONNX from callqa export qa; without one the "
+            "rules alone decide."
+        ),
     ] = None,
     rubric: Annotated[Path | None, typer.Option(help="Rubric YAML (default: the packaged one).")] = None,
     errors: Annotated[Path | None, typer.Option(help="List of failed calls (OUT.errors.jsonl).")] = None,
@@ -446,13 +472,13 @@ def score(
     total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
     the errors file and the rest go on (exit code 1 if any failed)."""
     from callqa.data.rubric import load_rubric
-    from callqa.models.qa.linear import LinearQa
     from callqa.qa.rules import RuleSet
+    from callqa.serving.qa_onnx import load_qa_model
     from callqa.serving.score import Scorer, score_batch
 
     _check_channel(agent_channel)
     sheet = load_rubric(rubric)
-    qa = LinearQa.load(qa_model) if qa_model is not None else None
+    qa = load_qa_model(qa_model) if qa_model is not None else None
     pipeline = None
     if model is not None:
         phrases = RuleSet(sheet, str(rubric or "default rubric")).phrases() if spot else None
@@ -509,6 +535,21 @@ def train_ser_command(ctx: typer.Context) -> None:
     from callqa.training.ser_cli import train_ser
 
     train_ser(ctx.args)
+
+
+@train_app.command("qa-turns", context_settings=LIGHTNING_ARGS, add_help_option=False)
+def train_qa_turns_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option(help="The cross-fitted ensemble checkpoint (its folds beside it).")
+    ] = Path("runs/qa/turns/qa-turns.ckpt"),
+) -> None:
+    """Train the neural QA model over the heard turns, one model per fold, calibrated out of fold:
+    --config configs/qa/turns.yaml [overrides, --help as for train asr, e.g. --data.corpus=DIR
+    --data.heard=HEARD.jsonl]."""
+    from callqa.training.qa_turns_cli import train_qa_turns
+
+    train_qa_turns(ctx.args, out)
 
 
 @train_app.command("qa")

@@ -33,10 +33,11 @@ from callqa.data.schema import CallRecord
 from callqa.evaluation.pipeline_eval import channel_texts, pipeline_cer
 from callqa.evaluation.qa_metrics import boot, item_metrics, total_metrics
 from callqa.evaluation.qa_refs import consensus, decision_total, sheet_defects
-from callqa.models.qa.linear import LinearQa
+from callqa.models.qa.base import QaModel
 from callqa.qa.rules import RuleSet
 from callqa.qa.sheet import check_model_rubric, judge_call, unjudgeable
 from callqa.qa.timeline import CallView
+from callqa.serving.qa_onnx import load_qa_model
 from callqa.training.qa_data import read_heard
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Predictions:
     expected: np.ndarray
 
 
-def predict(model: LinearQa, rules: RuleSet, views: Sequence[CallView]) -> Predictions:
+def predict(model: QaModel, rules: RuleSet, views: Sequence[CallView]) -> Predictions:
     rubric = rules.rubric
     probs: dict[str, list[float]] = {i: [] for i in rubric.ids}
     defect: dict[str, list[bool]] = {i: [] for i in rubric.ids}
@@ -139,7 +140,7 @@ def evaluate_qa(
 ) -> dict[str, Any]:
     corpus = Corpus(corpus_dir)
     rubric = rules_from(corpus.rubric, rubric_path)
-    model = LinearQa.load(model_path)
+    model = load_qa_model(model_path)
     check_model_rubric(model, rubric, str(rubric_path or Path(corpus_dir) / "rubric.yaml"))
     heard = read_heard(heard_path)
     calls = corpus.calls if split == "all" else corpus.split_calls(split)

@@ -54,3 +54,19 @@ def ser_input_names(model: nn.Module) -> list[str]:
     from callqa.models.ser.features import CONTEXT_INPUTS
 
     return own + list(CONTEXT_INPUTS)
+
+
+def build_qa_model(config: dict[str, Any]) -> nn.Module:
+    """Build the neural QA model a config names (``type``: turns, the transformer over turns, or
+    ensemble, several of those judged together)."""
+    config = dict(config)
+    kind = config.pop("type", "turns")
+    if kind == "turns":
+        from callqa.models.qa.turns import TurnQa, TurnQaConfig
+
+        return TurnQa(TurnQaConfig(**config))
+    if kind == "ensemble":
+        from callqa.models.qa.turns import TurnQaEnsemble
+
+        return TurnQaEnsemble(config["members"])
+    raise ValueError(f"unknown QA model type {kind!r}; known: turns, ensemble")

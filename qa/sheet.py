@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from callqa.data.constants import FULL_MARKS
 from callqa.data.rubric import Rubric
 from callqa.data.scores import CallScore, ItemScore, RubricRef, RuleEvent
+from callqa.models.qa.base import QaModel
 from callqa.models.qa.features import call_features
-from callqa.models.qa.linear import LinearQa
 from callqa.qa.rules import RuleSet
 from callqa.qa.rules.base import Verdict
 from callqa.qa.timeline import CallView
@@ -62,19 +62,24 @@ def sheet(call_id: str, rubric: Rubric, items: list[ItemScore], events: list[Rul
 
 
 def model_items(
-    rubric: Rubric, model: LinearQa, features: Mapping[str, float], verdicts: Mapping[str, Verdict]
+    rubric: Rubric,
+    model: QaModel,
+    view: CallView,
+    features: Mapping[str, float],
+    verdicts: Mapping[str, Verdict],
 ) -> list[ItemScore]:
     """Score each item from the QA model; an item the model does not know falls back to its rule, and a
     fatal item the rule finds is a defect whatever the model says. The explanation lists the rule's
-    findings first, then the features that weighed most."""
+    findings first, then what weighed most in the model."""
     fallback = {i.item: i for i in rule_items(rubric, verdicts)}
+    predicted = model.predict_items(view, features)
     items = []
     for item in rubric.items:
-        m = model.items.get(item.id)
+        m = predicted.get(item.id)
         if m is None:
             items.append(fallback[item.id])
             continue
-        p = m.probability(features)
+        p = m.probability
         defect = p >= m.threshold
         v = verdicts.get(item.id)
         if item.fatal and v is not None and v.judged and v.defect:
@@ -91,19 +96,19 @@ def model_items(
                 fatal=item.fatal and defect,
                 expected_points_lost=round(min(item.points, m.points) * p, 3),
                 source=model.kind,
-                explanation=[e.detail for e in (v.events if v else [])] + m.reasons(features),
+                explanation=[e.detail for e in (v.events if v else [])] + m.reasons,
             )
         )
     return items
 
 
-def check_model_rubric(model: LinearQa, rubric: Rubric, source: str) -> None:
+def check_model_rubric(model: QaModel, rubric: Rubric, source: str) -> None:
     """A model scores the items it was trained on: refuse a rubric whose items it does not know."""
-    missing = [i for i in rubric.ids if i not in model.items]
+    missing = [i for i in rubric.ids if i not in model.item_ids]
     if missing:
         raise ValueError(
             f"{source}: the QA model was trained for rubric {model.rubric.get('name')!r} "
-            f"(items {sorted(model.items)}); this rubric's {missing} are unknown to it"
+            f"(items {sorted(model.item_ids)}); this rubric's {missing} are unknown to it"
         )
     trained_with = model.rubric.get("rules")
     if trained_with and trained_with != rubric.rules_fingerprint():
@@ -143,7 +148,7 @@ def not_judged(call_id: str, rubric: Rubric, reason: str) -> CallScore:
     )
 
 
-def judge_call(view: CallView, rules: RuleSet, model: LinearQa | None = None) -> CallScore:
+def judge_call(view: CallView, rules: RuleSet, model: QaModel | None = None) -> CallScore:
     """The whole judgement of one heard call: every rule, then the model (or the rules alone), then the
     sheet. Unmasked: masking belongs to whoever shows the result (``callqa score``, the server)."""
     reason = unjudgeable(view)
@@ -151,7 +156,7 @@ def judge_call(view: CallView, rules: RuleSet, model: LinearQa | None = None) ->
         return not_judged(view.id, rules.rubric, reason)
     verdicts = rules.judge(view)
     if model is not None:
-        items = model_items(rules.rubric, model, call_features(view, verdicts), verdicts)
+        items = model_items(rules.rubric, model, view, call_features(view, verdicts), verdicts)
     else:
         items = rule_items(rules.rubric, verdicts)
     events = [e for v in verdicts.values() for e in v.events]

@@ -28,7 +28,7 @@ from callqa.data.results import CallResult, ModelInfo
 from callqa.data.rubric import Rubric
 from callqa.data.schema import CallRecord, SchemaError, read_calls, resolve_audio
 from callqa.data.scores import CallScore
-from callqa.models.qa.linear import LinearQa
+from callqa.models.qa.base import QaModel
 from callqa.qa.rules import RuleSet
 from callqa.qa.sheet import check_model_rubric, judge_call
 from callqa.qa.timeline import CallView
@@ -76,7 +76,7 @@ class Scorer:
         raw: bool = False,
         rubric_source: str = "rubric",
         agent_channel: int = CHANNEL_OF["agent"],
-        model: LinearQa | None = None,
+        model: QaModel | None = None,
         model_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.pipeline, self.raw, self.model = pipeline, raw, model
@@ -87,7 +87,7 @@ class Scorer:
             self.model_info = ModelInfo(
                 kind=model.kind,
                 path=os.fspath(model_path) if model_path else None,
-                version=str(model.meta.get("fingerprint") or "") or None,
+                version=model.version,
             )
         self.default_speakers = {"agent": agent_channel, "customer": 1 - agent_channel}
         if pipeline is not None and not getattr(pipeline, "raw", True):

@@ -46,7 +46,7 @@ def test_unknown_synth_setting_is_an_error(tmp_path: Path) -> None:
         load_synth_config(bad)
 
 
-TRAINING = sorted([*(CONFIGS / "asr").glob("*.yaml"), *(CONFIGS / "ser").glob("*.yaml")])
+TRAINING = sorted(p for d in ("asr", "ser", "qa") for p in (CONFIGS / d).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", TRAINING, ids=lambda p: f"{p.parent.name}/{p.name}")

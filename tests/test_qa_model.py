@@ -40,8 +40,8 @@ def test_the_model_file_is_self_contained_and_explains_itself(
     score = scorer.judge(CallView.from_record(tiny_calls[0]))
     assert {i.source for i in score.items} == {"qa-linear"} and score.models["qa"].kind == "qa-linear"
     assert all(any("=" in e for e in i.explanation) for i in score.items)  # the features that weighed
-    x = {"call.minutes": 1.0}
-    assert model.predict(x) == again.predict(x)
+    view, x = CallView.from_record(tiny_calls[0]), {"call.agent_share": 0.5}
+    assert model.predict_items(view, x) == again.predict_items(view, x)
 
 
 def test_a_model_refuses_a_rubric_it_was_not_trained_for(trained: dict, tmp_path: Path) -> None:

@@ -78,23 +78,33 @@ class AsrCLI(TrainCLI):
         parser.link_arguments("data.vocabulary", "model.tokenizer", apply_on="instantiate")
 
 
-def _train(
-    cli_class: type[TrainCLI], module: type[L.LightningModule], args: list[str], prog: str
+def make_cli(
+    cli_class: type[TrainCLI],
+    module: type[L.LightningModule],
+    datamodule: type[L.LightningDataModule],
+    args: list[str],
+    prog: str,
 ) -> TrainCLI:
-    """Parse ``args`` (``--config FILE`` plus any ``--section.key=value`` overrides), fit, and record;
-    ``prog`` is the command its help and errors name."""
+    """Parse ``args`` (``--config FILE`` plus any ``--section.key=value`` overrides) and build the model
+    and data; ``prog`` is the command its help and errors name."""
     with warnings.catch_warnings():  # the callqa command line passes its own arguments on by design
         warnings.filterwarnings("ignore", "LightningCLI's args parameter", UserWarning)
-        cli = cli_class(
+        return cli_class(
             module,
-            AsrDataModule,
+            datamodule,
             run=False,
             args=args,
             parser_kwargs={"prog": prog},
             save_config_callback=None,
             trainer_defaults={"use_distributed_sampler": False},
         )
-    _fit_and_record(cli)
+
+
+def _train(
+    cli_class: type[TrainCLI], module: type[L.LightningModule], args: list[str], prog: str
+) -> TrainCLI:
+    cli = make_cli(cli_class, module, AsrDataModule, args, prog)
+    fit_and_record(cli)
     return cli
 
 
@@ -109,7 +119,7 @@ def train_whisper(args: list[str]) -> TrainCLI:
     return _train(TrainCLI, WhisperModule, args, "callqa train whisper")
 
 
-def _fit_and_record(cli: LightningCLI) -> None:
+def fit_and_record(cli: LightningCLI) -> None:
     """Fit, with the resolved config, data fingerprint, checkpoint and sample decodes in MLflow."""
     config_text = cli.parser.dump(cli.config, skip_none=False)
     mlf = next((lg for lg in cli.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
@@ -134,3 +144,11 @@ def _fit_and_record(cli: LightningCLI) -> None:
                 yaml.safe_dump([{"id": i, "ref": r, "hyp": h} for i, r, h in samples], allow_unicode=True),
                 "sample_decodes.yaml",
             )
+
+
+def best_checkpoint(cli: LightningCLI) -> Path:
+    cb = cli.trainer.checkpoint_callback
+    path = (cb.best_model_path or cb.last_model_path) if cb else ""
+    if not path:
+        raise FileNotFoundError("training wrote no checkpoint (is a ModelCheckpoint callback configured?)")
+    return Path(path)

@@ -50,6 +50,7 @@ class QaData:
     ids: list[str]
     rows: list[dict[str, float]]
     labels: list[CallLabels]
+    views: list[CallView]
 
 
 def qa_data(
@@ -77,4 +78,4 @@ def qa_data(
     rows = []
     for c in usable:
         rows.append(call_features(views[c.id], rules.judge(views[c.id])))
-    return QaData([c.id for c in usable], rows, labs)
+    return QaData([c.id for c in usable], rows, labs, [views[c.id] for c in usable])

@@ -57,7 +57,7 @@ def _with_prior(prior: np.ndarray, evidence: np.ndarray, fixed: np.ndarray, p: n
     return np.where(fixed, p, post)
 
 
-def _best_threshold(p: np.ndarray, y: np.ndarray) -> float:
+def best_threshold(p: np.ndarray, y: np.ndarray) -> float:
     best, best_f1 = 0.5, -1.0
     for t in np.arange(0.15, 0.86, 0.05):
         pred = p >= t
@@ -66,6 +66,12 @@ def _best_threshold(p: np.ndarray, y: np.ndarray) -> float:
         if f1 > best_f1 + 1e-9:
             best, best_f1 = float(t), f1
     return round(best, 2)
+
+
+def platt_scaling(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) with P(defect) = sigmoid(a * logit + b), fitted on held-out logits."""
+    cal = LogisticRegression(C=1e4, max_iter=1000).fit(logit[:, None], y)
+    return round(float(cal.coef_[0, 0]), 6), round(float(cal.intercept_[0]), 6)
 
 
 def fit_item(
@@ -110,14 +116,13 @@ def fit_item(
         y = p >= 0.5
         model = _soft_fit(z, p, c)
         oof = _oof_scores(z, p, c, folds)
-        cal = LogisticRegression(C=1e4, max_iter=1000).fit(oof[:, None], y)
-        platt = (float(cal.coef_[0, 0]), float(cal.intercept_[0]))
+        platt = platt_scaling(oof, y)
         calibrated = 1 / (1 + np.exp(-(platt[0] * oof + platt[1])))
         # F1 for every item, fatal ones included: a fatal item's recall comes from its rule, whose
         # finding stands whatever the model says (qa.sheet.model_items); a model threshold pushed
         # down for recall flagged calls that merely came near a forbidden phrase (qa-eval precision
         # 0.78, hand-written 0.50, against 0.94 and 1.00 with F1)
-        threshold = _best_threshold(calibrated, y)
+        threshold = best_threshold(calibrated, y)
     pts = [lab.points[item] for lab in labels if lab.defect[item]]
     return ItemModel(
         features=feats,

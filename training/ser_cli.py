@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from callqa.training.asr_cli import TrainCLI, _fit_and_record
+from callqa.training.asr_cli import TrainCLI, best_checkpoint, fit_and_record, make_cli
 from callqa.training.ser_data import SerDataModule
 from callqa.training.ser_module import SerModule
 
@@ -40,24 +40,9 @@ class SerCLI(TrainCLI):
 
 def train_ser(args: list[str]) -> SerCLI:
     """Parse ``args`` (``--config FILE`` plus ``--section.key=value`` overrides), fit, and record."""
-    cli = SerCLI(
-        SerModule,
-        SerDataModule,
-        run=False,
-        args=args,
-        save_config_callback=None,
-        trainer_defaults={"use_distributed_sampler": False},
-    )
-    _fit_and_record(cli)
+    cli = make_cli(SerCLI, SerModule, SerDataModule, args, "callqa train ser")
+    fit_and_record(cli)
     return cli
-
-
-def best_checkpoint(cli: SerCLI) -> Path:
-    cb = cli.trainer.checkpoint_callback
-    path = (cb.best_model_path or cb.last_model_path) if cb else ""
-    if not path:
-        raise FileNotFoundError("training wrote no checkpoint (is a ModelCheckpoint callback configured?)")
-    return Path(path)
 
 
 def ser_stage(

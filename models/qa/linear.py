@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from callqa.data.files import write_json
+from callqa.models.qa.base import ItemPrediction
+from callqa.qa.timeline import CallView
 
 MODEL_KIND = "qa-linear"
 
@@ -68,8 +70,19 @@ class LinearQa:
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = MODEL_KIND
 
-    def predict(self, x: Mapping[str, float]) -> dict[str, float]:
-        return {item: m.probability(x) for item, m in self.items.items()}
+    @property
+    def item_ids(self) -> list[str]:
+        return list(self.items)
+
+    @property
+    def version(self) -> str | None:
+        return str(self.meta.get("fingerprint") or "") or None
+
+    def predict_items(self, view: CallView, features: Mapping[str, float]) -> dict[str, ItemPrediction]:
+        return {
+            item: ItemPrediction(m.probability(features), m.threshold, m.points, m.reasons(features))
+            for item, m in self.items.items()
+        }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         write_json(path, asdict(self))

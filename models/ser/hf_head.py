@@ -18,7 +18,8 @@ from transformers import AutoConfig, AutoModel
 
 from callqa.data.constants import EMOTIONS, SAMPLE_RATE
 from callqa.models.asr.hf_ctc import Upsample
-from callqa.models.ser.encoder import AttentiveStatsPooling, length_mask
+from callqa.models.blocks import length_mask
+from callqa.models.ser.encoder import AttentiveStatsPooling
 from callqa.models.ser.features import FeatureConfig
 
 
