@@ -146,8 +146,8 @@ def test_a_checkpoint_that_is_not_a_qa_model_is_refused(tmp_path: Path) -> None:
     from callqa.serving.qa_export import export_qa
 
     torch.save({"hyper_parameters": {"model": {}}, "state_dict": {}}, tmp_path / "x.ckpt")
-    with pytest.raises(CheckpointError, match="x.ckpt: not a neural QA checkpoint"):
+    with pytest.raises(CheckpointError, match=r"x\.ckpt: not a neural QA checkpoint"):
         export_qa(tmp_path / "x.ckpt", tmp_path / "out")
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
-    with pytest.raises(ValueError, match="bad.onnx"):
+    with pytest.raises(ValueError, match=r"bad\.onnx"):
         load_qa_model(tmp_path / "bad.onnx")
