@@ -49,9 +49,11 @@ def test_call_stage_scores_test_calls_and_the_hand_written_set(
 
 
 def test_qa_stage_trains_judges_and_prints_the_agreement_table(
-    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from callqa.quickstart_qa import qa_stage
+
+    monkeypatch.chdir(tmp_path)  # the neural model's MLflow store (runs/mlflow.db) goes here
     from tests.test_handwritten_calls import SMALL
 
     hand = tmp_path / "calls.yaml"
@@ -65,3 +67,6 @@ def test_qa_stage_trains_judges_and_prints_the_agreement_table(
     ).is_file()
     printed = " ".join(capsys.readouterr().out.split())
     assert "Total score agreement" in printed and "vs the others" in printed and "model vs" in printed
+    assert "neural model vs truth (eval)" in printed
+    assert (tmp_path / "qa" / "turns" / "export" / "qa.onnx").is_file()
+    assert figures["eval-turns"]["calls"] == 12
