@@ -93,6 +93,11 @@ def test_verification_must_come_before_account_details(rules: RuleSet) -> None:
     )
     v = verdict(rules, "verification", bad)
     assert v.defect and v.events[0].start == 10
+    # a curt request for the number and the name is still a check (it is impolite, which is another item)
+    curt = call(
+        GREETING, Said(A, 10, 12, "号码，姓名，快点。"), Said(A, 20, 25, "查到了，您这个月的账单是八十九元。")
+    )
+    assert not verdict(rules, "verification", curt).defect
 
 
 def test_politeness_counts_curt_turns_and_a_missing_apology(rules: RuleSet) -> None:
@@ -114,6 +119,11 @@ def test_politeness_counts_curt_turns_and_a_missing_apology(rules: RuleSet) -> N
         Said(A, 9, 12, "非常抱歉给您带来不便，请您说一下情况。"),
     )
     assert not verdict(rules, "polite", apologised).defect
+    # a blunt demand is curt even beside a polite word (a segment running two sentences together)
+    polite = [Said(A, 10 + 5 * k, 13 + 5 * k, "好的，请您稍等，我帮您查询。") for k in range(4)]
+    assert not verdict(rules, "polite", call(GREETING, *polite)).defect
+    blunt = verdict(rules, "polite", call(GREETING, *polite, Said(A, 40, 43, "您登记的号码多少钱说清楚")))
+    assert blunt.defect and blunt.features["blunt_turns"] == 1
 
 
 def test_forbidden_phrases_count_on_the_agent_channel_only(rules: RuleSet) -> None:

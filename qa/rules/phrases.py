@@ -178,6 +178,9 @@ class PolitenessSettings(Phrases):
     #: Blunt wording (你 for 您, 说重点 ...) and question words: an agent turn with one of these and no
     #: polite word is curt (号码多少？, 你是机主吗？), and more than ``max_curt_turns`` of them is a defect.
     curt: Phrases = Field(default_factory=Phrases)
+    #: Demands that are curt whatever else the turn says (快点, 说清楚): 您 does not soften 您快点, and a
+    #: recogniser's segment often runs a polite sentence and a blunt one together.
+    blunt: Phrases = Field(default_factory=Phrases)
     max_curt_turns: int = Field(0, ge=0)
     #: An apology the agent owes once the customer complains ...
     apology: Phrases = Field(default_factory=Phrases)
@@ -202,6 +205,7 @@ class Politeness(Detector):
 
     def setup(self) -> None:
         self.polite, self.curt = self.opts.matcher(), self.opts.curt.matcher()
+        self.blunt = self.opts.blunt.matcher()
         self.apology, self.complaint = self.opts.apology.matcher(), self.opts.complaint.matcher()
         self.exclude = [p.matcher() for p in self.opts.exclude]
 
@@ -224,7 +228,11 @@ class Politeness(Detector):
                     " / ".join(t.text for t in plain[:4]),
                 )
             )
-        curt = [t for t, p in zip(agent, polite, strict=True) if not p and self.curt.find(t)]
+        curt = [
+            t
+            for t, p in zip(agent, polite, strict=True)
+            if (not p and self.curt.find(t)) or (self.blunt and self.blunt.find(t))
+        ]
         if len(curt) > self.opts.max_curt_turns:
             events.append(
                 self.event(
@@ -255,6 +263,7 @@ class Politeness(Detector):
             "; ".join(e.detail for e in events),
             polite_share=share,
             curt_turns=len(curt),
+            blunt_turns=sum(1 for t in curt if self.blunt and self.blunt.find(t)),
             complained=float(complained is not None),
             apology=apologised,
         )
