@@ -80,6 +80,10 @@ def train_qa_turns(args: list[str], out: str | os.PathLike[str]) -> dict[str, An
     for k in range(folds):
         cli = first if k == 0 else train_fold(fold_args(k))
         model, hp, fold_logits, fold_targets = _held_out_logits(cli)
+        if hp["encoding"] != first.model.hparams["encoding"] or hp["items"] != first.model.hparams["items"]:
+            raise ValueError(
+                f"fold {k} was built with other data than fold 0 (did the corpus or rubric change?)"
+            )
         members.append(hp["model"])
         states.update({f"model.members.{k}.{n}": v for n, v in model.state_dict().items()})
         logits.append(fold_logits)
