@@ -217,6 +217,16 @@ def test_resolution_and_closing(rules: RuleSet) -> None:
     )
     assert verdict(rules, "resolution", brushed).defect
     assert verdict(rules, "closing", brushed).defect
+    # sent elsewhere, even when the sentence names the money (到账 is a resolution phrase)
+    sent = call(GREETING, Said(A, 20, 25, "钱到没到账您得问银行。"))
+    assert verdict(rules, "resolution", sent).defect
+    # a brush-off the agent then makes good is resolved after all
+    made_good = call(
+        GREETING,
+        Said(A, 20, 25, "我也没办法。"),
+        Said(A, 30, 35, "我已经为您加急处理，退款今天之内就会到账。"),
+    )
+    assert not verdict(rules, "resolution", made_good).defect
 
 
 def test_confidentiality_full_readback_but_not_a_masked_one(rules: RuleSet) -> None:

@@ -52,6 +52,11 @@ class RequiredPhrase(Detector):
         hit = first_match(self.matcher, turns)
         best = max((self.matcher.best(t) for t in turns), default=0.0)
         undo = first_match(self.unless, turns) if self.unless else None
+        # a brush-off the agent then makes good (没办法 ... 已经为您加急处理) is resolved after all
+        later = first_match(self.matcher, turns[undo[0] + 1 :]) if undo is not None else None
+        if later is not None:
+            reason = f"said {later[1].phrase} after"
+            return self.verdict(False, 0.5 * later[1].similarity, reason=reason, best=best, unless=0.5)
         if undo is not None:
             t = turns[undo[0]]
             ev = self.event(
