@@ -24,15 +24,10 @@ from callqa.models.asr.keywords import KeywordSpotter
 from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
 from callqa.qa.match import sound_classes
+from callqa.serving.sessions import open_session
 
 if TYPE_CHECKING:
     from callqa.serving.whisper_onnx import OnnxWhisper
-
-
-def providers() -> list[str]:
-    """CUDA when onnxruntime-gpu and a GPU are present, else CPU."""
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
 #: Spotted phrases scoring below this (mean log-posterior gap per character) are not kept: far enough
@@ -50,17 +45,8 @@ class Transcript:
 
 class OnnxAsr:
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         self.path = str(path)
-        self.session = ort.InferenceSession(self.path, opts, providers=providers())
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("callqa.kind") != "asr-ctc":
-            raise ValueError(
-                f"{path}: not a callqa ASR model (metadata callqa.kind={meta.get('callqa.kind')!r})"
-            )
+        self.session, meta = open_session(path, "asr-ctc", threads, gpu=True)
         self.meta = meta
         self.tokenizer = CharTokenizer.from_json(meta["callqa.tokenizer"])
         self.sample_rate = int(meta["callqa.sample_rate"])

@@ -91,7 +91,12 @@ def export_asr_onnx(
             },
         )
         proto = onnx.load_from_string(buf.getvalue())
-    for k, v in asr_metadata(model, tokenizer, metadata).items():
+    return save_onnx(proto, out, asr_metadata(model, tokenizer, metadata))
+
+
+def save_onnx(proto: onnx.ModelProto, out: str | os.PathLike[str], metadata: dict[str, str]) -> Path:
+    """Write an exported graph with its metadata, whole or not at all."""
+    for k, v in metadata.items():
         proto.metadata_props.add(key=k, value=v)
     out = Path(out)
     with atomic_path(out) as tmp:

@@ -23,10 +23,11 @@ import onnx
 import torch
 
 from callqa import __version__
-from callqa.data.files import atomic_path, write_json
+from callqa.data.files import write_json
 from callqa.models.checkpoint import CheckpointError, model_state, read_checkpoint
 from callqa.models.qa.turn_inputs import INPUT_NAMES, TURN_FEATURES, CallArrays, TurnEncoding, batch_arrays
 from callqa.models.registry import build_qa_model
+from callqa.serving.export import save_onnx
 from callqa.serving.qa_onnx import MODEL_KIND, OnnxQa
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,7 @@ def export_graph(model: torch.nn.Module, enc: TurnEncoding, out: Path, metadata:
         output_names=["logits", "attention"],
         dynamic_axes=axes,
     )
-    proto = onnx.load_from_string(buf.getvalue())
-    for k, v in metadata.items():
-        proto.metadata_props.add(key=k, value=v)
-    with atomic_path(out) as tmp:
-        onnx.save(proto, str(tmp))
-    return out
+    return save_onnx(onnx.load_from_string(buf.getvalue()), out, metadata)
 
 
 def _parity(model: torch.nn.Module, runtime: OnnxQa, calls: list[CallArrays], name: str) -> dict[str, Any]:

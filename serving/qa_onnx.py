@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from callqa.models.qa.base import ItemPrediction, QaModel
 from callqa.models.qa.turn_inputs import TurnEncoding, batch_arrays, encode_call
 from callqa.qa.timeline import CallView
+from callqa.serving.sessions import open_session
 
 MODEL_KIND = "qa-turns"
 #: Turns named as an item's evidence: those it attended to most.
@@ -30,20 +30,8 @@ class OnnxQa:
     kind = MODEL_KIND
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         self.path = str(path)
-        try:
-            self.session = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
-            raise ValueError(f"{path}: cannot open as an ONNX model ({exc})") from None
-        meta: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get("callqa.kind") != MODEL_KIND:
-            raise ValueError(
-                f"{path}: not a callqa neural QA model (callqa.kind={meta.get('callqa.kind')!r})"
-            )
+        self.session, meta = open_session(path, MODEL_KIND, threads)
         self.meta = meta
         self._version = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
         self.encoding = TurnEncoding(**json.loads(meta["callqa.encoding"]))

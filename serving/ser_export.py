@@ -41,7 +41,7 @@ from callqa.models.ser.features import (
     SerInput,
     speaker_inputs,
 )
-from callqa.serving.export import quantize_int8
+from callqa.serving.export import quantize_int8, save_onnx
 from callqa.serving.ser_onnx import context_rounds, segment_feed
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,7 @@ def export_onnx(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> 
         output_names=["logits"],
         dynamic_axes={**axes, "logits": {0: "batch"}},
     )
-    proto = onnx.load_from_string(buf.getvalue())
-    for k, v in metadata.items():
-        proto.metadata_props.add(key=k, value=v)
-    with atomic_path(out) as tmp:
-        onnx.save(proto, str(tmp))
-    return out
+    return save_onnx(onnx.load_from_string(buf.getvalue()), out, metadata)
 
 
 def _set_metadata(path: Path, values: dict[str, str]) -> None:

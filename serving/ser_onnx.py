@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from callqa.data.constants import UNCERTAIN
 from callqa.models.ser.features import (
@@ -25,6 +23,7 @@ from callqa.models.ser.features import (
     pad_batch,
     speaker_inputs,
 )
+from callqa.serving.sessions import open_session
 
 #: Segments per onnxruntime call: bounds memory for a speaker with hundreds of segments in a long call.
 BATCH = 16
@@ -74,17 +73,8 @@ def segment_feed(
 
 class OnnxSer:
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         self.path = str(path)
-        self.session = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
-        meta: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get("callqa.kind") != "ser":
-            raise ValueError(
-                f"{path}: not a callqa SER model (metadata callqa.kind={meta.get('callqa.kind')!r})"
-            )
+        self.session, meta = open_session(path, "ser", threads)
         self.meta = meta
         self.labels: tuple[str, ...] = tuple(json.loads(meta["callqa.labels"]))
         self.sample_rate = int(meta["callqa.sample_rate"])

@@ -12,7 +12,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from callqa.models.tokenizer import normalize
-from callqa.serving.asr_onnx import Transcript, providers
+from callqa.serving.asr_onnx import Transcript
+from callqa.serving.sessions import providers
 
 
 class OnnxWhisper:
