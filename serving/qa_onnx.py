@@ -72,7 +72,7 @@ class OnnxQa:
                 turn = turns[int(t)]
                 reasons.append(
                     f"looked at the {turn.speaker or 'unknown'} turn at {turn.start:.1f}-{turn.end:.1f} s "
-                    f"(attention {attention[0, k, t]:.2f})"
+                    f"(attention {attention[0, k, t]:.3f})"
                 )
             out[item] = ItemPrediction(
                 float(probs[k]), float(self.thresholds[k]), float(self.points.get(item, 0.0)), reasons
