@@ -82,10 +82,11 @@ def model_items(
         p = m.probability
         defect = p >= m.threshold
         v = verdicts.get(item.id)
-        if item.fatal and v is not None and v.judged and v.defect:
+        if v is not None and v.judged and v.defect and (item.fatal or v.stands):
             # a fatal finding of the rule stands whatever the model says: the model learnt from
             # transcripts of one recogniser, and a veto an inspector can check in seconds (the event
-            # says where) costs less than a forbidden phrase let through
+            # says where) costs less than a forbidden phrase let through; so does a finding its
+            # detector is sure of
             p, defect = max(p, fallback[item.id].probability), True
         items.append(
             ItemScore(

@@ -8,9 +8,10 @@ import pytest
 
 from callqa.data.rubric import load_rubric
 from callqa.data.schema import SchemaError
+from callqa.models.qa.base import ItemPrediction
 from callqa.qa.match import PhraseMatcher, best_substring
 from callqa.qa.rules import RuleSet
-from callqa.qa.sheet import rule_items, sheet
+from callqa.qa.sheet import judge_call, rule_items, sheet
 from callqa.qa.timeline import CallView, Said
 
 A, C = "agent", "customer"
@@ -123,7 +124,9 @@ def test_politeness_counts_curt_turns_and_a_missing_apology(rules: RuleSet) -> N
     polite = [Said(A, 10 + 5 * k, 13 + 5 * k, "好的，请您稍等，我帮您查询。") for k in range(4)]
     assert not verdict(rules, "polite", call(GREETING, *polite)).defect
     blunt = verdict(rules, "polite", call(GREETING, *polite, Said(A, 40, 43, "您登记的号码多少钱说清楚")))
-    assert blunt.defect and blunt.features["blunt_turns"] == 1
+    assert blunt.defect and blunt.features["blunt_turns"] == 1 and blunt.stands
+    question = verdict(rules, "polite", call(GREETING, *polite, Said(A, 40, 43, "号码多少？")))
+    assert question.defect and not question.stands  # a curt question is for the model to weigh
 
 
 def test_forbidden_phrases_count_on_the_agent_channel_only(rules: RuleSet) -> None:
@@ -257,6 +260,29 @@ def test_a_fatal_rule_zeroes_the_sheet(rules: RuleSet) -> None:
     assert score.fatal == ["forbidden"] and score.total == 0 and score.band == "不合格"
     assert score.expected_total is not None and score.expected_total < 30  # the fatal rule is sure
     assert any(e.item == "forbidden" and e.evidence for e in score.events)
+
+
+class CleanModel:
+    """A QA model that calls every item clean: what is left standing comes from the rules."""
+
+    kind, rubric, version = "clean", {}, None
+
+    def __init__(self, items: list[str]) -> None:
+        self.item_ids = items
+
+    def predict_items(self, view: CallView, features: dict) -> dict[str, ItemPrediction]:
+        return {i: ItemPrediction(0.01, 0.5, 5.0) for i in self.item_ids}
+
+
+def test_findings_that_stand_override_the_model(rules: RuleSet) -> None:
+    model = CleanModel(rules.rubric.ids)
+    polite = [Said(A, 10 + 5 * k, 13 + 5 * k, "好的，请您稍等，我帮您查询。") for k in range(4)]
+    blunt = judge_call(call(GREETING, *polite, Said(A, 40, 43, "多少钱？说清楚。"), *CLOSING), rules, model)
+    assert {i.item for i in blunt.items if i.defect} == {"polite"}
+    forbidden = judge_call(call(GREETING, *polite, Said(A, 40, 43, "你烦不烦啊？"), *CLOSING), rules, model)
+    assert forbidden.fatal == ["forbidden"] and forbidden.total == 0
+    curt = judge_call(call(GREETING, *polite, Said(A, 40, 43, "号码多少？"), *CLOSING), rules, model)
+    assert not any(i.defect for i in curt.items)  # a curt turn is the model's to weigh
 
 
 def test_speaker_rules_are_not_judged_on_a_mono_mix(rules: RuleSet) -> None:

@@ -65,6 +65,9 @@ class Verdict:
     features: dict[str, float] = field(default_factory=dict)
     judged: bool = True
     reason: str = ""
+    #: The finding stands whatever the QA model says (as a fatal item's does): evidence an inspector
+    #: deducts for every time, which a model trained on calls without it would learn to discount.
+    stands: bool = False
 
 
 class Detector:

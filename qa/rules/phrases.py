@@ -186,6 +186,9 @@ class PolitenessSettings(Phrases):
     #: Demands that are curt whatever else the turn says (快点, 说清楚): 您 does not soften 您快点, and a
     #: recogniser's segment often runs a polite sentence and a blunt one together.
     blunt: Phrases = Field(default_factory=Phrases)
+    #: A blunt demand's finding stands whatever the QA model says (an inspector deducts for one
+    #: every time, and a QA training corpus may hold none to learn that from).
+    blunt_stands: bool = True
     max_curt_turns: int = Field(0, ge=0)
     #: An apology the agent owes once the customer complains ...
     apology: Phrases = Field(default_factory=Phrases)
@@ -233,11 +236,7 @@ class Politeness(Detector):
                     " / ".join(t.text for t in plain[:4]),
                 )
             )
-        curt = [
-            t
-            for t, p in zip(agent, polite, strict=True)
-            if (not p and self.curt.find(t)) or (self.blunt and self.blunt.find(t))
-        ]
+        curt = [t for t, p in zip(agent, polite, strict=True) if not p and self.curt.find(t)]
         if len(curt) > self.opts.max_curt_turns:
             events.append(
                 self.event(
@@ -247,6 +246,11 @@ class Politeness(Detector):
                     " / ".join(t.text for t in curt[:4]),
                 )
             )
+        blunt = [t for t in agent if self.blunt and self.blunt.find(t)]
+        if blunt:
+            found = [m.phrase for t in blunt for m in self.blunt.find(t)]
+            detail = f"blunt demand: {found[0]}"
+            events.append(self.event(blunt, 0.9, detail, " / ".join(t.text for t in blunt[:4])))
         complained = self._complaint(view)
         apologised = 0.0
         if complained is not None and self.apology:
@@ -261,17 +265,19 @@ class Politeness(Detector):
                     )
                 )
         conf = max((e.confidence for e in events), default=min(1.0, 0.5 + (share - self.opts.min_share)))
-        return self.verdict(
+        verdict = self.verdict(
             bool(events),
             conf,
             events,
             "; ".join(e.detail for e in events),
             polite_share=share,
             curt_turns=len(curt),
-            blunt_turns=sum(1 for t in curt if self.blunt and self.blunt.find(t)),
+            blunt_turns=len(blunt),
             complained=float(complained is not None),
             apology=apologised,
         )
+        verdict.stands = bool(blunt) and self.opts.blunt_stands
+        return verdict
 
     def _complaint(self, view: CallView) -> Said | None:
         for t in view.of(CUSTOMER):
