@@ -23,9 +23,10 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser
 
 from callqa.data.files import atomic_path
+from callqa.models.qa.turn_inputs import INPUT_NAMES
 from callqa.training.asr_cli import TrainCLI, best_checkpoint, fit_and_record, make_cli
 from callqa.training.qa_turns_data import QaTurnsDataModule
-from callqa.training.qa_turns_module import INPUTS, QaTurnsModule, calibrate
+from callqa.training.qa_turns_module import QaTurnsModule, calibrate
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _held_out_logits(cli: QaTurnsCLI) -> tuple[torch.nn.Module, dict[str, Any], 
     logits, targets = [], []
     with torch.no_grad():
         for batch in cli.datamodule.val_dataloader():
-            logits.append(model(*(batch[k] for k in INPUTS))[0].numpy())
+            logits.append(model(*(batch[k] for k in INPUT_NAMES))[0].numpy())
             targets.append(batch["targets"].numpy())
     return model, hp, np.concatenate(logits), np.concatenate(targets)
 

@@ -15,13 +15,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from callqa.models.qa.features import item_feature_names
+from callqa.models.qa.turn_inputs import INPUT_NAMES
 from callqa.models.registry import build_qa_model
 from callqa.training.qa_linear import MIN_POSITIVES, best_threshold, platt_scaling
 from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
-
-INPUTS = ("chars", "turn_features", "edges", "turns", "call")
 
 
 class QaTurnsModule(L.LightningModule):
@@ -56,7 +55,7 @@ class QaTurnsModule(L.LightningModule):
         return self.model(*inputs)
 
     def _logits(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.model(*(batch[k] for k in INPUTS))[0]
+        return self.model(*(batch[k] for k in INPUT_NAMES))[0]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self._logits(batch), batch["targets"])

@@ -24,6 +24,8 @@ PAD, UNKNOWN = 0, 1
 #: call looks like a 3-minute one everywhere else (no position the model never saw in training).
 EDGE = 8
 ROLES = ("agent", "customer")
+#: The graph's inputs, in the order the model's forward takes them.
+INPUT_NAMES = ("chars", "turn_features", "edges", "turns", "call")
 TURN_FEATURES = (
     *(f"role.{r}" for r in ROLES),
     "position",
@@ -126,9 +128,6 @@ def batch_arrays(calls: Sequence[CallArrays]) -> dict[str, np.ndarray]:
         out["turn_features"][k, :n] = c.turn_features
         out["edges"][k, :n] = c.edges
     return out
-
-
-INPUT_NAMES = ("chars", "turn_features", "edges", "turns", "call")
 
 
 def build_vocabulary(texts: Iterable[str], min_count: int = 2, max_size: int = 6000) -> list[str]:
