@@ -151,3 +151,17 @@ def test_a_checkpoint_that_is_not_a_qa_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ValueError, match=r"bad\.onnx"):
         load_qa_model(tmp_path / "bad.onnx")
+
+
+def test_calibration_needs_positives_and_places_the_threshold_between_the_classes() -> None:
+    from callqa.training.qa_turns_module import calibrate
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(20), np.zeros(80)]
+    logits = np.c_[4 * y - 2 + rng.normal(0, 0.5, 100), rng.normal(0, 1, 100)]
+    targets = np.c_[y, np.r_[np.ones(3), np.zeros(97)]]  # the second item: three positives
+    cal = calibrate(logits, targets, ["seen", "rare"])
+    a, b = cal["seen"]["platt"]
+    p = 1 / (1 + np.exp(-(a * logits[:, 0] + b)))
+    assert a > 0 and ((p >= cal["seen"]["threshold"]) == (y == 1)).mean() > 0.95
+    assert cal["rare"] == {"platt": [1.0, 0.0], "threshold": 0.5, "positives": 3}
