@@ -146,10 +146,10 @@ def print_agreement(reports: dict[str, dict[str, Any]]) -> None:
     if "model_vs_consensus" in t:
         named.append(("model vs consensus", t["model_vs_consensus"]))
         named.append(("model (expected total)", t["model_expected_vs_consensus"]))
+        turns = reports.get("eval-turns", {}).get("totals", {})
+        if "model_vs_consensus" in turns:
+            named.append(("neural model vs consensus", turns["model_vs_consensus"]))
         named += [(f"{r} vs the others", v["vs_consensus"]) for r, v in t.get("inspectors", {}).items()]
-    turns = reports.get("eval-turns", {}).get("totals", {})
-    if "model_vs_consensus" in turns:
-        named.insert(2, ("neural model vs consensus", turns["model_vs_consensus"]))
     for name, key in (("eval", "eval"), ("hand-written", "handwritten")):
         for who, suffix in (("model", ""), ("neural model", "-turns")):
             rep = reports.get(key + suffix, {})

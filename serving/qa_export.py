@@ -25,7 +25,14 @@ import torch
 from callqa import __version__
 from callqa.data.files import write_json
 from callqa.models.checkpoint import CheckpointError, model_state, read_checkpoint
-from callqa.models.qa.turn_inputs import INPUT_NAMES, TURN_FEATURES, CallArrays, TurnEncoding, batch_arrays
+from callqa.models.qa.turn_inputs import (
+    INPUT_NAMES,
+    TURN_FEATURES,
+    CallArrays,
+    TurnEncoding,
+    batch_arrays,
+    edge_index,
+)
 from callqa.models.registry import build_qa_model
 from callqa.serving.export import save_onnx
 from callqa.serving.qa_onnx import MODEL_KIND, OnnxQa
@@ -52,10 +59,8 @@ def _random_calls(enc: TurnEncoding, n: int, rng: np.random.Generator) -> list[C
         turns = int(rng.integers(1, 80))
         chars = rng.integers(0, len(enc.vocabulary), size=(turns, int(rng.integers(1, enc.max_chars + 1))))
         feats = rng.random((turns, len(TURN_FEATURES))).astype(np.float32)
-        idx = np.arange(turns)
-        edges = np.stack([np.minimum(idx, 7), np.minimum(turns - 1 - idx, 7)], axis=1)
         call = rng.standard_normal(len(enc.features)).astype(np.float32)
-        calls.append(CallArrays(chars.astype(np.int64), feats, edges.astype(np.int64), call))
+        calls.append(CallArrays(chars.astype(np.int64), feats, edge_index(turns), call))
     return calls
 
 
@@ -131,7 +136,7 @@ def export_qa(
     runtime = OnnxQa(path)
     checks = [_parity(model, runtime, _random_calls(enc, 24, np.random.default_rng(1)), "random")]
     if corpus is not None and heard is not None:
-        checks.append(_parity(model, runtime, _real_calls(corpus, heard, hp, enc), "corpus"))
+        checks.append(_parity(model, runtime, _real_calls(corpus, heard, enc), "corpus"))
     passed = all(c["max_abs_diff"] <= PARITY_TOL and c["same_decisions"] for c in checks)
     report = {
         "checkpoint": str(checkpoint),
@@ -145,7 +150,7 @@ def export_qa(
 
 
 def _real_calls(
-    corpus: str | os.PathLike[str], heard: str | os.PathLike[str], hp: dict[str, Any], enc: TurnEncoding
+    corpus: str | os.PathLike[str], heard: str | os.PathLike[str], enc: TurnEncoding
 ) -> list[CallArrays]:
     from callqa.data.corpus import Corpus
     from callqa.data.rubric import rules_from

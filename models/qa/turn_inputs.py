@@ -94,6 +94,12 @@ def _turn_numbers(turn: Said, previous: Said | None, duration: float) -> list[fl
     ]
 
 
+def edge_index(n: int) -> np.ndarray:
+    """(n, 2): each of ``n`` turns' index from the start and from the end of the call, clipped."""
+    idx = np.arange(n)
+    return np.stack([np.minimum(idx, EDGE - 1), np.minimum(n - 1 - idx, EDGE - 1)], axis=1).astype(np.int64)
+
+
 def encode_call(view: CallView, row: Mapping[str, float], enc: TurnEncoding) -> CallArrays:
     """A call's arrays. A call with no turns gets one empty turn, so every call has something to
     attend to (the scorer does not judge such calls; this only keeps the shapes valid)."""
@@ -106,9 +112,7 @@ def encode_call(view: CallView, row: Mapping[str, float], enc: TurnEncoding) -> 
         chars[k, : len(ids)] = ids
         numbers[k] = _turn_numbers(t, turns[k - 1] if k else None, view.duration)
     width = max(1, int((chars != PAD).sum(1).max()))
-    idx = np.arange(n)
-    edges = np.stack([np.minimum(idx, EDGE - 1), np.minimum(n - 1 - idx, EDGE - 1)], axis=1)
-    return CallArrays(chars[:, :width], numbers, edges.astype(np.int64), enc.call_vector(row))
+    return CallArrays(chars[:, :width], numbers, edge_index(n), enc.call_vector(row))
 
 
 def batch_arrays(calls: Sequence[CallArrays]) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ Inputs as built by :mod:`callqa.models.qa.turn_inputs`; outputs (logits (B, item
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -38,9 +38,6 @@ class TurnQaConfig:
     #: Per item, the indices of the call features its linear path reads (its own rule's evidence and
     #: the timeline, as the transparent model does); empty: every feature for every item.
     item_features: list[list[int]] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CharTurnEncoder(nn.Module):

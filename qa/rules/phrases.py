@@ -246,10 +246,10 @@ class Politeness(Detector):
                     " / ".join(t.text for t in curt[:4]),
                 )
             )
-        blunt = [t for t in agent if self.blunt and self.blunt.find(t)]
-        if blunt:
-            found = [m.phrase for t in blunt for m in self.blunt.find(t)]
-            detail = f"blunt demand: {found[0]}"
+        demands = [(t, found) for t in agent if self.blunt and (found := self.blunt.find(t))]
+        blunt = [t for t, _ in demands]
+        if demands:
+            detail = f"blunt demand: {demands[0][1][0].phrase}"
             events.append(self.event(blunt, 0.9, detail, " / ".join(t.text for t in blunt[:4])))
         complained = self._complaint(view)
         apologised = 0.0
