@@ -20,7 +20,7 @@ from callqa.models.asr.decoding import (
     hotwords_from_text,
     prefix_beam_search,
 )
-from callqa.models.asr.keywords import KeywordSpotter
+from callqa.models.asr.keywords import Edges, KeywordSpotter
 from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
 from callqa.qa.match import sound_classes
@@ -41,6 +41,8 @@ class Transcript:
     ids: list[int]
     #: Phrase -> keyword-spotting score (models.asr.keywords), for the phrases asked for.
     spotted: dict[str, float] = field(default_factory=dict)
+    #: The spotting evidence at the segment's two ends, for phrases cut across segments.
+    edges: Edges | None = None
 
 
 class OnnxAsr:
@@ -79,10 +81,12 @@ class OnnxAsr:
         hotwords: Hotwords | None = None,
         lm: LmFusion | None = None,
         spotter: KeywordSpotter | None = None,
+        edge_seconds: float = 0.0,
     ) -> list[Transcript]:
         """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 without hotwords or a
         language model is greedy. With a ``spotter``, each transcript also says how close the posteriors
-        came to each of its phrases, which survives where the best path wrote a homophone."""
+        came to each of its phrases, which survives where the best path wrote a homophone, and keeps the
+        evidence of its first and last ``edge_seconds`` (KeywordSpotter.bridge)."""
         lengths = np.array([max(len(w), self.min_samples) for w in waves], dtype=np.int64)
         batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
         for k, w in enumerate(waves):
@@ -95,8 +99,14 @@ class OnnxAsr:
                 ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords, lm=lm)[0][0]
             else:
                 ids = greedy_ids(lp)
-            spotted = {h.phrase: h.score for h in spotter.hits(lp, SPOT_FLOOR)} if spotter else {}
-            results.append(Transcript(self.tokenizer.decode(ids), ids, spotted))
+            spotted, edges = {}, None
+            if spotter is not None:
+                evidence = spotter.evidence(lp)
+                spotted = {h.phrase: h.score for h in spotter.align(evidence) if h.score >= SPOT_FLOOR}
+                if edge_seconds > 0:
+                    per_second = len(lp) * self.sample_rate / max(len(waves[k]), 1)
+                    edges = spotter.edges(evidence, max(1, round(edge_seconds * per_second)))
+            results.append(Transcript(self.tokenizer.decode(ids), ids, spotted, edges))
         return results
 
 

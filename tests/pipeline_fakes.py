@@ -1,5 +1,5 @@
-"""Stand-ins for the pipeline's models: a recording ASR spy and a speech-emotion model with the
-OnnxSer contract (labels, sample_rate, threshold, classify)."""
+"""Stand-ins for the pipeline's models: a recording ASR spy, a CTC model that spells what it is told,
+and a speech-emotion model with the OnnxSer contract (labels, sample_rate, threshold, classify)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import numpy as np
 import soundfile as sf
 
 from callqa.data.constants import EMOTIONS
+from callqa.models.tokenizer import CharTokenizer
+from callqa.serving.asr_onnx import OnnxAsr
 
 
 @dataclass
@@ -81,3 +83,29 @@ def bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
     files["folder"] = tmp_path / "a-folder"
     files["folder"].mkdir()
     return files
+
+
+class SpellingCtc(OnnxAsr):
+    """A CTC model on the real OnnxAsr decoding and spotting path, with ``run`` standing in for
+    onnxruntime: 40 ms frames, blank where the wave is quiet, and the voiced frames spelling ``loud``
+    when the wave peaks above 0.3, else ``soft``, one character at the start of each equal share."""
+
+    def __init__(self, loud: str, soft: str) -> None:
+        self.loud, self.soft = loud, soft
+        self.tokenizer = CharTokenizer(sorted(set(loud + soft)))
+        self.sample_rate, self.min_samples, self.hop = 8000, 320, 320
+        self.meta = {}
+
+    def run(self, wave: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frames = wave.shape[1] // self.hop
+        logp = np.full((len(wave), frames, len(self.tokenizer)), np.log(0.01))
+        logp[:, :, self.tokenizer.blank_id] = np.log(0.9)
+        for k, row in enumerate(wave):
+            n = int(lengths[k]) // self.hop
+            rms = np.sqrt((row[: n * self.hop].reshape(n, self.hop) ** 2).mean(axis=1))
+            voiced = np.flatnonzero(rms > 0.01)
+            word = self.loud if np.abs(row).max() > 0.3 else self.soft
+            for ch, share in zip(word, np.array_split(voiced, len(word)), strict=True):
+                logp[k, share[0], self.tokenizer.blank_id] = np.log(0.01)
+                logp[k, share[0], self.tokenizer.encode(ch)[0]] = np.log(0.9)
+        return logp, lengths // self.hop

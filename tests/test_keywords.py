@@ -71,7 +71,23 @@ def test_a_phrase_the_best_path_missed_still_scores_near_zero() -> None:
     assert hit.score == pytest.approx(-3 * np.log(0.55 / 0.35) / 4, abs=1e-4)
     assert 3 <= hit.start <= 4 and 10 <= hit.end <= 12
     assert scores["你不烦"].score < hit.score  # its characters are there, not in that order
-    assert [s.phrase for s in spotter.hits(lp, -0.5)] == ["你烦不烦", "烦"]
+    assert [s.phrase for s in spotter.scores(lp) if s.score >= -0.5] == ["你烦不烦", "烦"]
+
+
+def test_a_phrase_cut_between_two_segments_is_found_across_the_cut() -> None:
+    """你烦 | 不烦: neither segment holds the phrase, their edges joined do; what either side holds
+    alone is not reported again."""
+    first = posteriors([{"<blank>": 0.9}, {"你": 0.9}, {"<blank>": 0.9}, {"烦": 0.9}, {"<blank>": 0.9}])
+    second = posteriors([{"<blank>": 0.9}, {"不": 0.9}, {"<blank>": 0.9}, {"烦": 0.9}, {"<blank>": 0.9}])
+    spotter = KeywordSpotter(["你烦不烦", "烦"], encode)
+    alone = {s.phrase: s.score for s in spotter.scores(first)}
+    assert alone["你烦不烦"] < -1.0 and alone["烦"] == pytest.approx(0.0, abs=1e-4)
+    before, after = (spotter.edges(spotter.evidence(x), 4) for x in (first, second))
+    assert before.frames == 5 and len(before.tail) == 4
+    found = spotter.bridge(before.tail, after.head, floor=-0.5)
+    assert [s.phrase for s in found] == ["你烦不烦"]
+    assert found[0].score == pytest.approx(0.0, abs=1e-4) and found[0].start < 4 < found[0].end
+    assert spotter.bridge(before.tail, after.head[:0], floor=-0.5) == []
 
 
 def test_phrases_the_model_cannot_write_are_skipped() -> None:

@@ -17,7 +17,7 @@ from callqa.data.schema import CallRecord
 from callqa.evaluation.pipeline_eval import TimingErrors, silence_errors, turn_time_errors
 from callqa.serving.pipeline import CallPipeline, length_batches
 from callqa.serving.vad import load_vad
-from tests.pipeline_fakes import FakeSer, SpyAsr
+from tests.pipeline_fakes import FakeSer, SpellingCtc, SpyAsr
 
 SR = 8000
 
@@ -160,6 +160,30 @@ def test_phone_numbers_are_masked_unless_raw_is_asked(
         masked.masked and "一三八一二三四" not in masked.turns[0].text and "五六七八" in masked.turns[0].text
     )
     assert not raw.masked and raw.turns[0].text.endswith("一三八一二三四五六七八")
+
+
+@pytest.mark.parametrize(
+    ("second_channel", "bridge_gap", "found"), [(0, 1.0, True), (0, 0.0, False), (1, 1.0, False)]
+)
+def test_a_phrase_cut_by_a_pause_is_spotted_across_it(
+    second_channel: int, bridge_gap: float, found: bool
+) -> None:
+    """我也没办法你自己 — 0.8 s — 看着办: the detector makes two turns, neither holding 你自己看着办;
+    spotting across the pause finds it in the second, unless the pause is too long to bridge or the
+    two halves are different speakers."""
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 1e-4, (2, 6 * SR)).astype(np.float32)
+    audio[0, SR : int(2.6 * SR)] = rng.uniform(-0.5, 0.5, int(1.6 * SR))
+    audio[second_channel, int(3.4 * SR) : int(4.4 * SR)] = rng.uniform(-0.2, 0.2, SR)
+    asr = SpellingCtc("我也没办法你自己", "看着办")
+    pipeline = CallPipeline(
+        asr, load_vad("energy"), keywords=asr.spotter(["你自己看着办"]), bridge_gap=bridge_gap
+    )
+    first, second = pipeline.run(audio, "cut").turns
+    assert (first.text, second.text) == ("我也没办法你自己", "看着办")
+    assert (first.spotted or {}).get("你自己看着办", -4.0) < -1.0  # half the phrase is missing
+    score = (second.spotted or {}).get("你自己看着办")
+    assert (score is not None and score > -0.1) == found
 
 
 def test_length_batches_bound_the_padded_size() -> None:

@@ -15,6 +15,13 @@ said aloud, any of them will do, as in the pinyin matching of the text (callqa.q
 
 All phrases are aligned at once (padded to the longest), one frame at a time, so a segment costs one
 NumPy loop over its frames whatever the length of the list. NumPy only: it runs in the scoring server.
+
+A phrase can also be cut in two: by a short pause the voice-activity detector took for the end of a
+turn (我也没办法，你自己 | 看着办), or by the cap on a segment's length. Neither half scores on its own.
+So a segment keeps the spotting evidence of its first and last frames (:class:`Edges`, a few hundred
+kilobytes at most, where whole posteriors would be megabytes), and :meth:`KeywordSpotter.bridge` aligns
+the phrases over the end of one segment followed by the start of the next, keeping only alignments that
+cross the cut.
 """
 
 from __future__ import annotations
@@ -35,6 +42,16 @@ class Spotted:
     score: float
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class Edges:
+    """A segment's spotting evidence (:meth:`KeywordSpotter.evidence`) at its two ends, and how many
+    frames the whole segment had, for converting seconds to frames."""
+
+    head: np.ndarray
+    tail: np.ndarray
+    frames: int
 
 
 class KeywordSpotter:
@@ -85,19 +102,49 @@ class KeywordSpotter:
         self.skip = np.zeros_like(self.states, dtype=bool)
         self.skip[:, 3::2] = chars[:, 1:] != chars[:, :-1]
         self.valid = np.arange(n_states)[None, :] <= self.last[:, None]
+        # the evidence keeps one column per unit the phrases use; each state reads its unit's column
+        self._units, self._columns = np.unique(self.states, return_inverse=True)
+        self._columns = self._columns.reshape(self.states.shape)
 
     def __len__(self) -> int:
         return len(self.phrases)
 
-    def scores(self, log_probs: np.ndarray) -> list[Spotted]:
-        """The best alignment of every phrase in ``log_probs`` (frames, vocab)."""
-        n, t_max = len(self.phrases), log_probs.shape[0]
-        if n == 0 or t_max == 0:
-            return []
+    def evidence(self, log_probs: np.ndarray) -> np.ndarray:
+        """(frames, units) how far below the frame's best guess each unit the phrases use lies (<= 0):
+        all that spotting reads from the posteriors."""
         top = log_probs.max(axis=1)
         units = log_probs if self.classes is None else self._class_log_probs(log_probs, top)
-        gap = np.minimum(units[:, self.states] - top[:, None, None], 0.0)  # (T, P, S), <= 0
-        gap = np.where(self.valid[None], gap, NEG)
+        return np.minimum(units[:, self._units] - top[:, None], 0.0).astype(np.float32)
+
+    def scores(self, log_probs: np.ndarray) -> list[Spotted]:
+        """The best alignment of every phrase in ``log_probs`` (frames, vocab)."""
+        if not self.phrases:
+            return []
+        return self.align(self.evidence(log_probs))
+
+    def edges(self, evidence: np.ndarray, frames: int) -> Edges:
+        """The first and last ``frames`` of a segment's evidence, kept for :meth:`bridge`."""
+        return Edges(evidence[:frames].copy(), evidence[-frames:].copy(), len(evidence))
+
+    def bridge(self, before: np.ndarray, after: np.ndarray, floor: float) -> list[Spotted]:
+        """Phrases that start in ``before`` (the evidence at the end of one segment) and end in
+        ``after`` (the start of the next), scoring at least ``floor``; spans are frames of the two
+        joined. An alignment wholly on one side was already found in that segment."""
+        if not self.phrases or len(before) == 0 or len(after) == 0:
+            return []
+        cut = len(before)
+        return [
+            s
+            for s in self.align(np.concatenate([before, after]))
+            if s.score >= floor and s.start < cut < s.end
+        ]
+
+    def align(self, evidence: np.ndarray) -> list[Spotted]:
+        """The best alignment of every phrase in a stretch of :meth:`evidence`."""
+        n, t_max = len(self.phrases), evidence.shape[0]
+        if n == 0 or t_max == 0:
+            return []
+        gap = np.where(self.valid[None], evidence[:, self._columns], NEG)  # (T, P, S), <= 0
         score = np.full(self.states.shape, NEG)
         begin = np.zeros(self.states.shape, dtype=np.int64)
         best = np.full(n, NEG)
@@ -140,7 +187,3 @@ class KeywordSpotter:
         out = np.full((log_probs.shape[0], int(self._class_ids.max()) + 1), NEG)
         out[:, self._class_ids] = np.log(summed) + top[:, None]
         return out
-
-    def hits(self, log_probs: np.ndarray, floor: float) -> list[Spotted]:
-        """The phrases that score at least ``floor``: what a transcript keeps beside its text."""
-        return [s for s in self.scores(log_probs) if s.score >= floor]
