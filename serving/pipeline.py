@@ -215,29 +215,20 @@ class CallPipeline:
             for k, t in zip(batch, out, strict=True):
                 texts[k], spotted[k], edges[k] = t.text, getattr(t, "spotted", {}), getattr(t, "edges", None)
         if self.keywords is not None:
-            self._bridge(segments, waves, edges, spotted)
+            self._bridge(segments, edges, spotted)
         return texts, spotted
 
-    def _bridge(
-        self,
-        segments: list[Segment],
-        waves: list[np.ndarray],
-        edges: list[Any],
-        spotted: list[dict[str, float]],
-    ) -> None:
+    def _bridge(self, segments: list[Segment], edges: list[Any], spotted: list[dict[str, float]]) -> None:
         """Add to ``spotted`` the phrases said across the cut between consecutive segments of a channel
-        at most ``bridge_gap`` apart. Where the two segments' margins overlap, each side gives up half
-        of the shared audio, so that no stretch is heard twice."""
+        at most ``bridge_gap`` apart. Where the two segments' margins overlap, the shared audio is
+        heard twice; trimming it instead lost C000050's phrase, whose characters the model put in the
+        very last frames of one segment and the first of the next."""
         order = sorted(range(len(segments)), key=lambda k: (segments[k].channel, segments[k].start))
         for a, b in pairwise(order):
             sa, sb = segments[a], segments[b]
-            gap = sb.start - sa.end
-            if sa.channel != sb.channel or gap > self.bridge_gap or edges[a] is None or edges[b] is None:
+            if sa.channel != sb.channel or sb.start - sa.end > self.bridge_gap or not (edges[a] and edges[b]):
                 continue
-            half = max(0.0, 2 * self.margin - gap) / 2
-            tail = edges[a].tail[: len(edges[a].tail) - round(half * _frame_rate(edges[a], waves[a]))]
-            head = edges[b].head[round(half * _frame_rate(edges[b], waves[b])) :]
-            for hit in self.keywords.bridge(tail, head, SPOT_FLOOR):
+            for hit in self.keywords.bridge(edges[a].tail, edges[b].head, SPOT_FLOOR):
                 spotted[b][hit.phrase] = max(hit.score, spotted[b].get(hit.phrase, hit.score))
 
     def _emotions(self, segments: list[Segment], waves: list[np.ndarray], channels: int) -> np.ndarray:
@@ -256,11 +247,6 @@ MIXED_VOICES = (
     "channel {} is a mix of speakers: its emotions were judged against every voice on it, not one "
     "speaker's own turns, and are unreliable (record agent and customer on separate channels)"
 )
-
-
-def _frame_rate(edges: Any, wave: np.ndarray) -> float:
-    """ASR frames per second of audio, from one segment's frame count and length."""
-    return edges.frames * SAMPLE_RATE / max(len(wave), 1)
 
 
 def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> Iterator[list[int]]:

@@ -46,12 +46,10 @@ class Spotted:
 
 @dataclass(frozen=True)
 class Edges:
-    """A segment's spotting evidence (:meth:`KeywordSpotter.evidence`) at its two ends, and how many
-    frames the whole segment had, for converting seconds to frames."""
+    """A segment's spotting evidence (:meth:`KeywordSpotter.evidence`) at its two ends."""
 
     head: np.ndarray
     tail: np.ndarray
-    frames: int
 
 
 class KeywordSpotter:
@@ -124,7 +122,7 @@ class KeywordSpotter:
 
     def edges(self, evidence: np.ndarray, frames: int) -> Edges:
         """The first and last ``frames`` of a segment's evidence, kept for :meth:`bridge`."""
-        return Edges(evidence[:frames].copy(), evidence[-frames:].copy(), len(evidence))
+        return Edges(evidence[:frames].copy(), evidence[-frames:].copy())
 
     def bridge(self, before: np.ndarray, after: np.ndarray, floor: float) -> list[Spotted]:
         """Phrases that start in ``before`` (the evidence at the end of one segment) and end in
