@@ -85,8 +85,9 @@ class OnnxAsr:
     ) -> list[Transcript]:
         """Transcribe mono waveforms at ``sample_rate`` in one batch; beam 1 without hotwords or a
         language model is greedy. With a ``spotter``, each transcript also says how close the posteriors
-        came to each of its phrases, which survives where the best path wrote a homophone, and keeps the
-        evidence of its first and last ``edge_seconds`` (KeywordSpotter.bridge)."""
+        came to each of its phrases, which survives where the best path wrote a homophone (nothing where
+        the posteriors are too flat to tell phrases apart), and keeps the evidence of its first and last
+        ``edge_seconds`` (KeywordSpotter.bridge)."""
         lengths = np.array([max(len(w), self.min_samples) for w in waves], dtype=np.int64)
         batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
         for k, w in enumerate(waves):
@@ -101,13 +102,21 @@ class OnnxAsr:
                 ids = greedy_ids(lp)
             spotted, edges = {}, None
             if spotter is not None:
-                evidence = spotter.evidence(lp)
-                spotted = {h.phrase: h.score for h in spotter.align(evidence) if h.score >= SPOT_FLOOR}
-                if edge_seconds > 0:
-                    per_second = len(lp) * self.sample_rate / max(len(waves[k]), 1)
-                    edges = spotter.edges(evidence, max(1, round(edge_seconds * per_second)))
+                edge_frames = round(edge_seconds * len(lp) * self.sample_rate / max(len(waves[k]), 1))
+                spotted, edges = _spot(spotter, lp, edge_frames)
             results.append(Transcript(self.tokenizer.decode(ids), ids, spotted, edges))
         return results
+
+
+def _spot(spotter: KeywordSpotter, lp: np.ndarray, edge_frames: int) -> tuple[dict[str, float], Edges | None]:
+    """A segment's phrases near enough to keep, and its edges for bridging (if ``edge_frames``); neither
+    where its posteriors are flat."""
+    evidence = spotter.evidence(lp)
+    scores = spotter.align(evidence)
+    if spotter.flat(scores):
+        return {}, None
+    spotted = {h.phrase: h.score for h in scores if h.score >= SPOT_FLOOR}
+    return spotted, spotter.edges(evidence, edge_frames) if edge_frames > 0 else None
 
 
 def load_asr(path: str | os.PathLike[str], threads: int | None = None) -> OnnxAsr | OnnxWhisper:

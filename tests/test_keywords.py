@@ -149,3 +149,15 @@ def test_sound_classes_follow_pinyin_without_tones() -> None:
     assert c[2] == c[3] == c[4]  # fán fán fǎn
     assert c[5] == c[6]  # sān shān: sh folded into s
     assert len({c[0], c[1], c[2], c[5], c[7]}) == 5
+
+
+def test_flat_posteriors_spot_nothing() -> None:
+    """Noise the model cannot hear gives every phrase a near-best path; such a segment is flagged, while
+    a segment that says one of twenty phrases is not."""
+    phrases = ["".join(p) for p in itertools.permutations("你烦不三您", 2)]
+    spotter = KeywordSpotter(phrases, encode)
+    flat = np.full((12, len(VOCAB)), np.log(1 / len(VOCAB)))
+    assert spotter.flat(spotter.scores(flat))
+    said = posteriors([{"<blank>": 0.99}, {"你": 0.99}, {"<blank>": 0.99}, {"烦": 0.99}, {"<blank>": 0.99}])
+    scores = spotter.scores(said)
+    assert not spotter.flat(scores) and max(scores, key=lambda s: s.score).phrase == "你烦"
