@@ -158,6 +158,7 @@ def test_flat_posteriors_spot_nothing() -> None:
     spotter = KeywordSpotter(phrases, encode)
     flat = np.full((12, len(VOCAB)), np.log(1 / len(VOCAB)))
     assert spotter.flat(spotter.scores(flat))
-    said = posteriors([{"<blank>": 0.99}, {"你": 0.99}, {"<blank>": 0.99}, {"烦": 0.99}, {"<blank>": 0.99}])
+    sure = 0.999
+    said = posteriors([{"<blank>": sure}, {"你": sure}, {"<blank>": sure}, {"烦": sure}, {"<blank>": sure}])
     scores = spotter.scores(said)
     assert not spotter.flat(scores) and max(scores, key=lambda s: s.score).phrase == "你烦"
