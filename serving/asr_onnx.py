@@ -43,6 +43,8 @@ class Transcript:
     spotted: dict[str, float] = field(default_factory=dict)
     #: The spotting evidence at the segment's two ends, for phrases cut across segments.
     edges: Edges | None = None
+    #: Whether spotting found the posteriors too flat to tell phrases apart (nothing was spotted).
+    flat: bool = False
 
 
 class OnnxAsr:
@@ -100,23 +102,25 @@ class OnnxAsr:
                 ids = prefix_beam_search(lp, beam=max(beam, 2), hotwords=hotwords, lm=lm)[0][0]
             else:
                 ids = greedy_ids(lp)
-            spotted, edges = {}, None
+            transcript = Transcript(self.tokenizer.decode(ids), ids)
             if spotter is not None:
                 edge_frames = round(edge_seconds * len(lp) * self.sample_rate / max(len(waves[k]), 1))
-                spotted, edges = _spot(spotter, lp, edge_frames)
-            results.append(Transcript(self.tokenizer.decode(ids), ids, spotted, edges))
+                _spot(transcript, spotter, lp, edge_frames)
+            results.append(transcript)
         return results
 
 
-def _spot(spotter: KeywordSpotter, lp: np.ndarray, edge_frames: int) -> tuple[dict[str, float], Edges | None]:
-    """A segment's phrases near enough to keep, and its edges for bridging (if ``edge_frames``); neither
-    where its posteriors are flat."""
+def _spot(transcript: Transcript, spotter: KeywordSpotter, lp: np.ndarray, edge_frames: int) -> None:
+    """Fill in a segment's phrases near enough to keep and its edges for bridging (if ``edge_frames``),
+    or mark it flat."""
     evidence = spotter.evidence(lp)
     scores = spotter.align(evidence)
     if spotter.flat(scores):
-        return {}, None
-    spotted = {h.phrase: h.score for h in scores if h.score >= SPOT_FLOOR}
-    return spotted, spotter.edges(evidence, edge_frames) if edge_frames > 0 else None
+        transcript.flat = True
+        return
+    transcript.spotted = {h.phrase: h.score for h in scores if h.score >= SPOT_FLOOR}
+    if edge_frames > 0:
+        transcript.edges = spotter.edges(evidence, edge_frames)
 
 
 def load_asr(path: str | os.PathLike[str], threads: int | None = None) -> OnnxAsr | OnnxWhisper:

@@ -129,7 +129,7 @@ class CallPipeline:
         segments = cut_segments(activity, self.max_segment - 2 * self.margin)
         waves = [self._wave(audio, seg) for seg in segments]
         t1 = time.perf_counter()
-        texts, spotted = self._transcribe(segments, waves)
+        texts, spotted, flat = self._transcribe(segments, waves)
         t2 = time.perf_counter()
         probs = self._emotions(segments, waves, len(channels)) if self.ser is not None else None
         t3 = time.perf_counter()
@@ -170,7 +170,8 @@ class CallPipeline:
                 **({"ser": round(t3 - t2, 3)} if self.ser is not None else {}),
             },
             warnings=[
-                MIXED_VOICES.format(c.index) for c in channels if probs is not None and c.speaker is None
+                *(MIXED_VOICES.format(c.index) for c in channels if probs is not None and c.speaker is None),
+                *([FLAT_SPOTTING.format(_spans(flat))] if flat else []),
             ],
         )
 
@@ -206,17 +207,21 @@ class CallPipeline:
 
     def _transcribe(
         self, segments: list[Segment], waves: list[np.ndarray]
-    ) -> tuple[list[str], list[dict[str, float]]]:
+    ) -> tuple[list[str], list[dict[str, float]], list[Segment]]:
+        """Texts and spotted phrases per segment, and the segments too flat to spot in."""
         texts, spotted = [""] * len(waves), [{} for _ in waves]
         edges: list[Any] = [None] * len(waves)
+        flat: list[Segment] = []
         extra = {"spotter": self.keywords, "edge_seconds": EDGE_SECONDS} if self.keywords is not None else {}
         for batch in length_batches([len(w) for w in waves], round(self.batch_seconds * SAMPLE_RATE)):
             out = self.asr.transcribe([waves[k] for k in batch], self.beam, self.hotwords, self.lm, **extra)
             for k, t in zip(batch, out, strict=True):
                 texts[k], spotted[k], edges[k] = t.text, getattr(t, "spotted", {}), getattr(t, "edges", None)
+                if getattr(t, "flat", False):
+                    flat.append(segments[k])
         if self.keywords is not None:
             self._bridge(segments, edges, spotted)
-        return texts, spotted
+        return texts, spotted, flat
 
     def _bridge(self, segments: list[Segment], edges: list[Any], spotted: list[dict[str, float]]) -> None:
         """Add to ``spotted`` the phrases said across the cut between consecutive segments of a channel
@@ -247,6 +252,16 @@ MIXED_VOICES = (
     "channel {} is a mix of speakers: its emotions were judged against every voice on it, not one "
     "speaker's own turns, and are unreliable (record agent and customer on separate channels)"
 )
+
+#: Where keyword spotting gave up: the rules there rest on the transcript alone.
+FLAT_SPOTTING = (
+    "phrases were not spotted in {} (channel: seconds): the recogniser's posteriors there were too flat "
+    "to tell one phrase from another, as on noise; the rules read only the transcript there"
+)
+
+
+def _spans(segments: Sequence[Segment]) -> str:
+    return ", ".join(f"{s.channel}: {s.start:.1f}-{s.end:.1f}" for s in segments)
 
 
 def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> Iterator[list[int]]:

@@ -3,6 +3,7 @@ the models, turn and silence times against the corpus's ground truth, mono, emot
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +185,28 @@ def test_a_phrase_cut_by_a_pause_is_spotted_across_it(
     assert (first.spotted or {}).get("你自己看着办", -4.0) < -1.0  # half the phrase is missing
     score = (second.spotted or {}).get("你自己看着办")
     assert (score is not None and score > -0.1) == found
+
+
+def test_noise_the_recogniser_cannot_follow_spots_nothing_and_says_so() -> None:
+    """Flat posteriors bring every phrase near the best path: the turn keeps its text, spots nothing,
+    and the result warns where spotting gave up."""
+
+    class Unsure(SpellingCtc):
+        def run(self, wave: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Every token nearly as likely as any other; a slight lean spells something."""
+            frames = wave.shape[1] // self.hop
+            logp = np.full((len(wave), frames, len(self.tokenizer)), -np.log(len(self.tokenizer)))
+            logp[:, np.arange(frames), 2 + np.arange(frames) % (len(self.tokenizer) - 2)] += 0.1
+            return logp, lengths // self.hop
+
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 1e-4, (1, 4 * SR)).astype(np.float32)
+    audio[0, SR : 3 * SR] = rng.uniform(-0.5, 0.5, 2 * SR)
+    asr = Unsure("你烦不三您", "你")
+    phrases = ["".join(p) for p in itertools.permutations("你烦不三您", 2)]
+    result = CallPipeline(asr, load_vad("energy"), keywords=asr.spotter(phrases)).run(audio, "noise")
+    assert [t.spotted for t in result.turns] == [{}]
+    assert any("not spotted in 0: 0.9-3.1" in w for w in result.warnings), result.warnings
 
 
 def test_length_batches_bound_the_padded_size() -> None:
