@@ -68,9 +68,9 @@ def model_items(
     features: Mapping[str, float],
     verdicts: Mapping[str, Verdict],
 ) -> list[ItemScore]:
-    """Score each item from the QA model; an item the model does not know falls back to its rule, and a
-    fatal item the rule finds is a defect whatever the model says. The explanation lists the rule's
-    findings first, then what weighed most in the model."""
+    """Score each item from the QA model; an item the model does not know falls back to its rule, a
+    fatal item the rule finds is a defect whatever the model says, and one it does not find is not.
+    The explanation lists the rule's findings first, then what weighed most in the model."""
     fallback = {i.item: i for i in rule_items(rubric, verdicts)}
     predicted = model.predict_items(view, features)
     items = []
@@ -88,6 +88,11 @@ def model_items(
             # says where) costs less than a forbidden phrase let through; so does a finding its
             # detector is sure of
             p, defect = max(p, fallback[item.id].probability), True
+        elif v is not None and v.judged and item.fatal:
+            # and a fatal item the rule did not find is no veto: zeroing a call needs evidence an
+            # inspector can check, not a pattern of gaps and anger (the quickstart's model, trained on
+            # 200 calls, flagged confidentiality in a call without a single number read back)
+            defect = False
         items.append(
             ItemScore(
                 item=item.id,

@@ -285,6 +285,26 @@ def test_findings_that_stand_override_the_model(rules: RuleSet) -> None:
     assert not any(i.defect for i in curt.items)  # a curt turn is the model's to weigh
 
 
+class AlarmedModel(CleanModel):
+    """A QA model that calls every item a defect, with nothing to show for it."""
+
+    def predict_items(self, view: CallView, features: dict) -> dict[str, ItemPrediction]:
+        return {i: ItemPrediction(0.99, 0.5, 5.0, ["call.gaps_over_3s=2 (+3.74)"]) for i in self.item_ids}
+
+
+def test_the_model_alone_cannot_veto_a_call(rules: RuleSet) -> None:
+    """Fatal items need the rule's evidence; the others are the model's to call."""
+    score = judge_call(
+        call(GREETING, Said(A, 10, 13, "好的，请您稍等，我帮您查询。"), *CLOSING),
+        rules,
+        AlarmedModel(rules.rubric.ids),
+    )
+    fatal = {i.id for i in rules.rubric.items if i.fatal}
+    assert fatal and score.fatal == [] and score.total > 0
+    assert {i.item for i in score.items if i.defect} == set(rules.rubric.ids) - fatal
+    assert all(i.probability == 0.99 for i in score.items if i.item in fatal)  # still said, not acted on
+
+
 def test_speaker_rules_are_not_judged_on_a_mono_mix(rules: RuleSet) -> None:
     view = call(Said(None, 0, 3, "喂，说吧。"), Said(None, 12, 14, "你烦不烦啊？"), roles_known=False)
     verdicts = rules.judge(view)
