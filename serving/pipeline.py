@@ -34,6 +34,7 @@ import numpy as np
 from callqa.data.audio import AudioError, read_audio, resample
 from callqa.data.constants import CHANNEL_OF, SAMPLE_RATE, SPEAKERS
 from callqa.data.results import CallResult, ChannelInfo, ModelInfo
+from callqa.models.asr.keywords import Edges
 from callqa.serving.asr_onnx import SPOT_FLOOR
 from callqa.serving.segments import Segment, cut_segments
 from callqa.serving.timeline import build_turns, overlaps, silences
@@ -210,7 +211,7 @@ class CallPipeline:
     ) -> tuple[list[str], list[dict[str, float]], list[Segment]]:
         """Texts and spotted phrases per segment, and the segments too flat to spot in."""
         texts, spotted = [""] * len(waves), [{} for _ in waves]
-        edges: list[Any] = [None] * len(waves)
+        edges: list[Edges | None] = [None] * len(waves)
         flat: list[Segment] = []
         extra = {"spotter": self.keywords, "edge_seconds": EDGE_SECONDS} if self.keywords is not None else {}
         for batch in length_batches([len(w) for w in waves], round(self.batch_seconds * SAMPLE_RATE)):
@@ -223,17 +224,19 @@ class CallPipeline:
             self._bridge(segments, edges, spotted)
         return texts, spotted, flat
 
-    def _bridge(self, segments: list[Segment], edges: list[Any], spotted: list[dict[str, float]]) -> None:
+    def _bridge(
+        self, segments: list[Segment], edges: list[Edges | None], spotted: list[dict[str, float]]
+    ) -> None:
         """Add to ``spotted`` the phrases said across the cut between consecutive segments of a channel
         at most ``bridge_gap`` apart. Where the two segments' margins overlap, the shared audio is
         heard twice; trimming it instead lost C000050's phrase, whose characters the model put in the
         very last frames of one segment and the first of the next."""
         order = sorted(range(len(segments)), key=lambda k: (segments[k].channel, segments[k].start))
         for a, b in pairwise(order):
-            sa, sb = segments[a], segments[b]
-            if sa.channel != sb.channel or sb.start - sa.end > self.bridge_gap or not (edges[a] and edges[b]):
+            sa, sb, ea, eb = segments[a], segments[b], edges[a], edges[b]
+            if ea is None or eb is None or sa.channel != sb.channel or sb.start - sa.end > self.bridge_gap:
                 continue
-            for hit in self.keywords.bridge(edges[a].tail, edges[b].head, SPOT_FLOOR):
+            for hit in self.keywords.bridge(ea.tail, eb.head, SPOT_FLOOR):
                 spotted[b][hit.phrase] = max(hit.score, spotted[b].get(hit.phrase, hit.score))
 
     def _emotions(self, segments: list[Segment], waves: list[np.ndarray], channels: int) -> np.ndarray:
@@ -261,7 +264,8 @@ FLAT_SPOTTING = (
 
 
 def _spans(segments: Sequence[Segment]) -> str:
-    return ", ".join(f"{s.channel}: {s.start:.1f}-{s.end:.1f}" for s in segments)
+    ordered = sorted(segments, key=lambda s: (s.channel, s.start))
+    return ", ".join(f"{s.channel}: {s.start:.1f}-{s.end:.1f}" for s in ordered)
 
 
 def length_batches(lengths: Sequence[int], budget: int, max_batch: int = 64) -> Iterator[list[int]]:

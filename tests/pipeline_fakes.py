@@ -94,7 +94,6 @@ class SpellingCtc(OnnxAsr):
         self.loud, self.soft = loud, soft
         self.tokenizer = CharTokenizer(sorted(set(loud + soft)))
         self.sample_rate, self.min_samples, self.hop = 8000, 320, 320
-        self.meta = {}
 
     def run(self, wave: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frames = wave.shape[1] // self.hop

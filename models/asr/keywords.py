@@ -126,8 +126,6 @@ class KeywordSpotter:
 
     def scores(self, log_probs: np.ndarray) -> list[Spotted]:
         """The best alignment of every phrase in ``log_probs`` (frames, vocab)."""
-        if not self.phrases:
-            return []
         return self.align(self.evidence(log_probs))
 
     def edges(self, evidence: np.ndarray, frames: int) -> Edges:
@@ -144,8 +142,6 @@ class KeywordSpotter:
         """Phrases that start in ``before`` (the evidence at the end of one segment) and end in
         ``after`` (the start of the next), scoring at least ``floor``; spans are frames of the two
         joined. An alignment wholly on one side was already found in that segment."""
-        if not self.phrases or len(before) == 0 or len(after) == 0:
-            return []
         cut = len(before)
         return [
             s
