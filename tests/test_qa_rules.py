@@ -114,6 +114,9 @@ def test_politeness_counts_curt_turns_and_a_missing_apology(rules: RuleSet) -> N
     )
     v = verdict(rules, "polite", complaint)
     assert v.defect and "apologise" in v.reason
+    # each finding is its own feature, for the model to weigh apart
+    assert v.features["unapologised"] == 1.0 and v.features["curt_excess"] == 0.0
+    assert verdict(rules, "polite", curt).features["curt_excess"] >= 2.0
     apologised = call(
         GREETING,
         Said(C, 5, 8, "你们这服务也太差了吧！", "angry"),
@@ -209,6 +212,22 @@ def test_deescalation_only_when_the_customer_is_angry(rules: RuleSet) -> None:
     assert not verdict(rules, "deescalation", calm).defect
     said = call(GREETING, Said(C, 5, 8, "你们这服务太差了，我要投诉！"), Said(A, 9, 12, "规定就是这样。"))
     assert verdict(rules, "deescalation", said).defect  # no emotion known, but the words say it
+    early = call(
+        GREETING,
+        angry,
+        Said(A, 9, 12, "规定就是这样。"),
+        Said(C, 13, 15, "好吧。"),
+        Said(C, 16, 18, "没有了。"),
+    )
+    assert verdict(rules, "deescalation", early).features["late_anger"] == 0.0
+    # anger first said in the customer's last turns is anger at the end, not yet soothed
+    late = call(
+        GREETING,
+        Said(C, 5, 8, "我想问一下。", "neutral"),
+        Said(A, 9, 12, "这个办不了。", "neutral"),
+        Said(C, 13, 15, "我不接受这个答复。", "neutral"),
+    )
+    assert verdict(rules, "deescalation", late).features["late_anger"] == 1.0
 
 
 def test_resolution_and_closing(rules: RuleSet) -> None:

@@ -129,4 +129,7 @@ class Deescalation(Detector):
             angry_share=len(angry) / len(customer),
             heard_angry=max((t.prob("angry") or 0.0) for t in customer),
             said_angry=float(sum(words)),
+            # anger first heard in the customer's last turns (我不接受这个答复 before goodbye) leaves the
+            # agent no turn to soothe in, and is the end the item is about, yet the tail leaves it out
+            late_anger=float(first in customer[-self.opts.end_turns :]),
         )

@@ -252,11 +252,12 @@ class Politeness(Detector):
             detail = f"blunt demand: {demands[0][1][0].phrase}"
             events.append(self.event(blunt, 0.9, detail, " / ".join(t.text for t in blunt[:4])))
         complained = self._complaint(view)
-        apologised = 0.0
+        apologised, unapologised = 0.0, False
         if complained is not None and self.apology:
             after = [t for t in agent if t.start >= complained.start][: self.opts.apology_within_turns]
             apologised = max((self.apology.best(t) for t in after), default=0.0)
-            if not any(self.apology.find(t) for t in after):
+            unapologised = not any(self.apology.find(t) for t in after)
+            if unapologised:
                 events.append(
                     self.event(
                         [complained],
@@ -275,6 +276,11 @@ class Politeness(Detector):
             blunt_turns=len(blunt),
             complained=float(complained is not None),
             apology=apologised,
+            # each finding apart, so a model can weigh a missing apology, which ASR errors rarely
+            # fake, above one curt turn, which a mis-heard 您 -> 你 fakes easily
+            share_short=max(0.0, self.opts.min_share - share) if len(agent) >= self.opts.min_turns else 0.0,
+            curt_excess=float(max(0, len(curt) - self.opts.max_curt_turns)),
+            unapologised=float(unapologised),
         )
         verdict.stands = bool(blunt) and self.opts.blunt_stands
         return verdict
