@@ -95,6 +95,15 @@ class Scorer:
                 "the scoring pipeline must keep numbers raw: the confidentiality rule reads them"
             )
 
+    def provenance(self, from_audio: bool) -> dict[str, object]:
+        """What a record scored now would say made it: rubric, masking and models (by kind, file,
+        version and quantization), so a resumed batch can refuse lines another set-up wrote."""
+        models = dict(self.pipeline.models()) if from_audio and self.pipeline is not None else {}  # type: ignore[attr-defined]
+        if self.model_info is not None:
+            models["qa"] = self.model_info
+        rubric = self.rules.rubric
+        return _provenance({"name": rubric.name, "version": rubric.version}, not self.raw, models)
+
     def score(self, job: Job) -> CallScore:
         t0 = time.perf_counter()
         result: CallResult | None = None
@@ -155,7 +164,7 @@ def score_batch(
     out = Path(out)
     errors = Path(errors) if errors is not None else out.with_suffix(".errors.jsonl")
     partial = out.with_name(out.name + ".partial")
-    done = _finished_ids(partial)
+    done = _finished_ids(partial, scorer.provenance(not from_text))
     todo = [j for j in jobs(inputs, from_text) if j.id not in done]
     if done:
         log.info("resuming %s: %d call(s) already scored", partial, len(done))
@@ -194,17 +203,48 @@ def score_batch(
     )
 
 
-def _finished_ids(partial: Path) -> set[str]:
-    """Ids of the complete lines of an interrupted run; a torn last line is dropped from the file."""
+def _provenance(
+    rubric: Mapping[str, object], masked: bool, models: Mapping[str, object]
+) -> dict[str, object]:
+    infos = {k: v if isinstance(v, ModelInfo) else ModelInfo.model_validate(v) for k, v in models.items()}
+    return {
+        "rubric": f"{rubric.get('name')} {rubric.get('version')}",
+        "masked": masked,
+        **{k: f"{m.kind} {m.path} {m.version} {m.quantization}" for k, m in sorted(infos.items())},
+    }
+
+
+def _finished_ids(partial: Path, expected: Mapping[str, object]) -> set[str]:
+    """Ids of the complete lines of an interrupted run; a torn last line is dropped from the file.
+
+    Lines written with another rubric, masking or model are refused rather than kept: a batch that
+    mixes them looks whole and is not (a rerun after swapping the ASR model once left a training file
+    heard by three set-ups). A line scored from text compares only what text scoring uses."""
     if not partial.is_file():
         return set()
     ids, good = set(), []
     with open(partial, encoding="utf-8") as fh:
-        for line in fh:
+        for n, line in enumerate(fh, 1):
             try:
-                ids.add(json.loads(line)["id"])
-                good.append(line if line.endswith("\n") else line + "\n")
-            except (json.JSONDecodeError, KeyError, TypeError):
+                rec = json.loads(line)
+                ids.add(rec["id"])
+                got = _provenance(rec["rubric"], rec.get("masked", False), rec.get("models", {}))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 break
+            want = dict(expected) if "asr" in got else {k: v for k, v in expected.items() if k in _TEXT_KEYS}
+            if got != want:
+                diff = "; ".join(
+                    f"{k}: {got.get(k)} (now {want.get(k)})"
+                    for k in sorted({*got, *want})
+                    if got.get(k) != want.get(k)
+                )
+                raise ValueError(
+                    f"{partial}:{n}: scored with another set-up ({diff}); delete the file to score afresh"
+                )
+            good.append(line if line.endswith("\n") else line + "\n")
     partial.write_text("".join(good), encoding="utf-8")
     return ids
+
+
+#: What a record scored from its transcripts owes to the set-up.
+_TEXT_KEYS = frozenset({"rubric", "masked", "qa"})

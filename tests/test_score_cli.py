@@ -64,6 +64,22 @@ def test_an_interrupted_run_resumes_where_it_stopped(
     assert [s.id for s in _read(out)] == [c.id for c in tiny_calls] and not partial.exists()
 
 
+def test_a_run_refuses_to_resume_lines_another_set_up_wrote(
+    tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["score", str(tiny_corpus), "--out", str(out)]).exit_code == 0
+    partial = tmp_path / "scores.jsonl.partial"
+    partial.write_text(out.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    out.unlink()
+    result = runner.invoke(app, ["score", str(tiny_corpus), "--raw", "--out", str(out)])
+    message = str(result.exception)  # main() prints it as the one-line error
+    assert isinstance(result.exception, ValueError)
+    assert "scores.jsonl.partial:1" in message and "masked: True (now False)" in message
+    assert partial.exists() and not out.exists()  # nothing scored, nothing lost
+
+
 def test_audio_with_bad_files_lists_them_and_scores_the_rest(
     monkeypatch: pytest.MonkeyPatch, tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
 ) -> None:
