@@ -48,32 +48,29 @@ def test_a_calls_file_is_judged_from_its_transcripts(
     assert not (tmp_path / "scores.errors.jsonl").exists()
 
 
+def _interrupted(corpus: Path, tmp_path: Path, torn: bool) -> tuple[Path, Path]:
+    """A finished run cut back to a partial file of one whole line (and half of the next, ``torn``)."""
+    out, partial = tmp_path / "scores.jsonl", tmp_path / "scores.jsonl.partial"
+    assert CliRunner().invoke(app, ["score", str(corpus), "--out", str(out)]).exit_code == 0
+    first, second = out.read_text(encoding="utf-8").splitlines()[:2]
+    partial.write_text(first + "\n" + (second[: len(second) // 2] if torn else ""), encoding="utf-8")
+    out.unlink()
+    return out, partial
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(
     tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
 ) -> None:
-    out = tmp_path / "scores.jsonl"
-    runner = CliRunner()
-    assert runner.invoke(app, ["score", str(tiny_corpus), "--out", str(out)]).exit_code == 0
-    first, second = out.read_text(encoding="utf-8").splitlines()[:2]
-    partial = tmp_path / "scores.jsonl.partial"
-    partial.write_text(first + "\n" + second[: len(second) // 2], encoding="utf-8")  # torn mid-line
-    out.unlink()
-    result = runner.invoke(app, ["-v", "score", str(tiny_corpus), "--out", str(out)])
+    out, partial = _interrupted(tiny_corpus, tmp_path, torn=True)
+    result = CliRunner().invoke(app, ["-v", "score", str(tiny_corpus), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "1 kept from an interrupted run" in " ".join(result.output.split())
     assert [s.id for s in _read(out)] == [c.id for c in tiny_calls] and not partial.exists()
 
 
-def test_a_run_refuses_to_resume_lines_another_set_up_wrote(
-    tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
-) -> None:
-    out = tmp_path / "scores.jsonl"
-    runner = CliRunner()
-    assert runner.invoke(app, ["score", str(tiny_corpus), "--out", str(out)]).exit_code == 0
-    partial = tmp_path / "scores.jsonl.partial"
-    partial.write_text(out.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
-    out.unlink()
-    result = runner.invoke(app, ["score", str(tiny_corpus), "--raw", "--out", str(out)])
+def test_a_run_refuses_to_resume_lines_another_set_up_wrote(tiny_corpus: Path, tmp_path: Path) -> None:
+    out, partial = _interrupted(tiny_corpus, tmp_path, torn=False)
+    result = CliRunner().invoke(app, ["score", str(tiny_corpus), "--raw", "--out", str(out)])
     message = str(result.exception)  # main() prints it as the one-line error
     assert isinstance(result.exception, ValueError)
     assert "scores.jsonl.partial:1" in message and "masked: True (now False)" in message
