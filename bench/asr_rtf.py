@@ -21,11 +21,11 @@ import torch
 from callqa.data.corpus import Corpus
 from callqa.data.segments import load_utterance
 from callqa.evaluation.metrics import cer
+from callqa.export.asr import export_asr_onnx, quantize_int8
 from callqa.models.asr.checkpoint import load_asr_checkpoint
 from callqa.models.asr.decoding import greedy_ids
 from callqa.models.tokenizer import normalize
 from callqa.serving.asr_onnx import OnnxAsr
-from callqa.serving.export import export_asr_onnx, quantize_int8
 
 
 def batches(waves: list[np.ndarray], size: int = 8) -> list[list[np.ndarray]]:

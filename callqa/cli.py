@@ -199,7 +199,7 @@ def export_asr_command(
     ] = None,
 ) -> None:
     """Export to ONNX (dynamic batch and time, self-describing), check parity, quantise to int8."""
-    from callqa.serving.export_report import export_asr
+    from callqa.export.asr_report import export_asr
 
     report = export_asr(checkpoint, out, int8=int8, corpus=corpus, limit=limit, tracking_uri=tracking_uri)
     if not report["parity"]["passed"]:
@@ -298,7 +298,7 @@ def export_ser_command(
     int8: Annotated[bool, typer.Option(help="Also write a dynamically quantised int8 model.")] = True,
 ) -> None:
     """Export SER to ONNX (dynamic batch and time, metadata inside), calibrate, check parity, int8."""
-    from callqa.serving.ser_export import export_ser
+    from callqa.export.ser import export_ser
 
     report = export_ser(checkpoint, out, corpus=corpus, int8=int8)
     if not report["parity"]["passed"]:
@@ -318,7 +318,7 @@ def export_qa_command(
 ) -> None:
     """Export the neural QA model to ONNX (dynamic batch, turns and characters; everything it needs in
     the file) and check parity."""
-    from callqa.serving.qa_export import export_qa
+    from callqa.export.qa import export_qa
 
     report = export_qa(checkpoint, out, corpus=corpus, heard=heard)
     if not report["parity"]["passed"]:

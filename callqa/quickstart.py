@@ -54,7 +54,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
         return None
     log.info("stage 2/5: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
     from callqa.evaluation.asr_eval import evaluate_asr
-    from callqa.serving.export_report import export_asr
+    from callqa.export.asr_report import export_asr
     from callqa.training.asr_cli import train_asr
     from callqa.training.lm import build_lm
 

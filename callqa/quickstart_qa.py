@@ -110,7 +110,7 @@ def qa_stage(
 
 def train_turns(train_dir: Path, heard: Path, out: Path) -> Path:
     """The neural QA model on the QA training calls, exported; refused if its parity gate fails."""
-    from callqa.serving.qa_export import export_qa
+    from callqa.export.qa import export_qa
     from callqa.training.qa_turns_cli import train_qa_turns
 
     config = Path(str(resources.files("callqa.configs") / "qa" / "turns.yaml"))

@@ -68,8 +68,8 @@ def test_short_run_is_tracked_in_mlflow(tiny_corpus: Path, tmp_path: Path, isola
 def test_export_is_stamped_and_logged_to_the_training_run(
     tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
 ) -> None:
+    from callqa.export.asr_report import export_asr
     from callqa.serving.asr_onnx import OnnxAsr
-    from callqa.serving.export_report import export_asr
 
     cli = _tiny_quickstart_run(tiny_corpus, isolated_run, train_batches=1)
     run_id = cli.trainer.logger.run_id

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from callqa.cli import app
 from callqa.data.schema import Utterance
+from callqa.export.asr_report import PARITY_TOLERANCE, export_asr
 from callqa.models.tokenizer import CharTokenizer
 from callqa.serving.asr_onnx import OnnxAsr
-from callqa.serving.export_report import PARITY_TOLERANCE, export_asr
 from callqa.training.asr_module import AsrModule
 
 TINY = {"d_model": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 2, "kernel_size": 7}

@@ -11,8 +11,8 @@ import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
 
 from callqa.data.schema import Utterance
+from callqa.export.asr_report import export_asr
 from callqa.models.tokenizer import CharTokenizer
-from callqa.serving.export_report import export_asr
 from callqa.training.asr_cli import train_asr
 from callqa.training.asr_data import AsrDataset, Item, collate
 from callqa.training.asr_module import AsrModule

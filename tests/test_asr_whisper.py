@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from callqa.cli import app
 from callqa.data.schema import Utterance
+from callqa.export.whisper import export_whisper_onnx
 from callqa.models.asr.whisper import WhisperASR, WhisperASRConfig
 from callqa.models.tokenizer import CharTokenizer
-from callqa.serving.whisper_export import export_whisper_onnx
 from callqa.serving.whisper_onnx import OnnxWhisper
 from callqa.training.asr_cli import train_whisper
 from callqa.training.asr_data import AsrDataset, Item, collate

@@ -233,3 +233,29 @@ def test_the_pipeline_never_imports_torch(tiny_corpus: Path, tiny_calls: list[Ca
         "assert 'silero_vad' not in sys.modules, 'the silero_vad package (it imports torch) was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_serving_is_the_run_time_alone(tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+    """Every serving module imports, and a call is heard and judged, with no torch, no training and no
+    export code loaded: what a scoring server needs is onnxruntime, numpy and the shared feature code."""
+    call = tiny_calls[0]
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "sys.path.insert(0, '.')\n"
+        "import callqa.serving\n"
+        "for m in pkgutil.iter_modules(callqa.serving.__path__):\n"
+        "    importlib.import_module(f'callqa.serving.{m.name}')\n"
+        "from callqa.data.rubric import load_rubric\n"
+        "from callqa.serving.pipeline import CallPipeline\n"
+        "from callqa.serving.score import Job, Scorer\n"
+        "from callqa.serving.vad import load_vad\n"
+        "from tests.pipeline_fakes import FakeSer, SpyAsr\n"
+        "pipeline = CallPipeline(SpyAsr(), load_vad('energy'), FakeSer(), raw=True)\n"
+        f"job = Job({call.id!r}, __import__('pathlib').Path({str(tiny_corpus / call.audio)!r}))\n"
+        "score = Scorer(load_rubric(), pipeline, raw=True).score(job)\n"
+        "assert score.call.turns and len(score.items) == len(load_rubric().ids)\n"
+        "build_time = ('torch', 'lightning', 'callqa.training', 'callqa.export', 'callqa.evaluation')\n"
+        "loaded = [m for m in build_time if m in sys.modules]\n"
+        "assert not loaded, f'serving loaded {loaded}'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def base_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from callqa.export.asr import export_asr_onnx
     from callqa.models.asr.checkpoint import load_asr_checkpoint
-    from callqa.serving.export import export_asr_onnx
 
     model, tokenizer, _ = load_asr_checkpoint(BASE)
     return export_asr_onnx(model, tokenizer, tmp_path_factory.mktemp("base") / "asr.onnx")

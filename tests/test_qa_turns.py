@@ -91,7 +91,7 @@ def test_qa_config_cross_fits_exports_and_scores(
     heard: Path,
     isolated_run: list[str],
 ) -> None:
-    from callqa.serving.qa_export import export_qa
+    from callqa.export.qa import export_qa
     from callqa.training.qa_turns_cli import train_qa_turns
 
     hp = train_qa_turns(
@@ -142,8 +142,8 @@ def test_qa_config_cross_fits_exports_and_scores(
 
 
 def test_a_checkpoint_that_is_not_a_qa_model_is_refused(tmp_path: Path) -> None:
+    from callqa.export.qa import export_qa
     from callqa.models.checkpoint import CheckpointError
-    from callqa.serving.qa_export import export_qa
 
     torch.save({"hyper_parameters": {"model": {}}, "state_dict": {}}, tmp_path / "x.ckpt")
     with pytest.raises(CheckpointError, match=r"x\.ckpt: not a neural QA checkpoint"):

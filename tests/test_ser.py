@@ -19,6 +19,7 @@ from callqa.evaluation.ser_metrics import (
     nll,
     softmax,
 )
+from callqa.export.ser import export_ser
 from callqa.models.registry import build_ser_model
 from callqa.models.ser.features import (
     UTT_STATS,
@@ -32,7 +33,6 @@ from callqa.models.ser.features import (
     speaker_normalise,
     turn_offsets,
 )
-from callqa.serving.ser_export import export_ser
 from callqa.serving.ser_onnx import load_ser, segment_feed
 
 F0 = UTT_STATS.index("f0_median")

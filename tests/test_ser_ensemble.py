@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from callqa.export.ser import export_ser
 from callqa.models.checkpoint import read_checkpoint
 from callqa.models.registry import build_ser_model, ser_input_names
 from callqa.models.ser.features import FeatureExtractor, speaker_inputs
-from callqa.serving.ser_export import export_ser
 from callqa.serving.ser_onnx import load_ser, segment_feed
 from callqa.training.package import package_checkpoint
 from tests.test_ser import CONTEXT_MODEL, CONTEXT_NAMES, _checkpoint, _eager, voice

@@ -49,7 +49,7 @@ def train_fold(args: list[str]) -> QaTurnsCLI:
 
 def _held_out_logits(cli: QaTurnsCLI) -> tuple[torch.nn.Module, dict[str, Any], np.ndarray, np.ndarray]:
     """The fold's best model and its logits and targets on the calls it held out."""
-    from callqa.serving.qa_export import load_qa_checkpoint
+    from callqa.export.qa import load_qa_checkpoint
 
     model, hp = load_qa_checkpoint(best_checkpoint(cli))
     logits, targets = [], []

@@ -61,7 +61,7 @@ def ser_stage(
     from scratch (configs/ser/quickstart.yaml). A corpus whose callers keep one mood per call, as the
     small one's do, gives a from-scratch model little contrast within a speaker to learn from."""
     from callqa.evaluation.ser_eval import evaluate_ser
-    from callqa.serving.ser_export import export_ser
+    from callqa.export.ser import export_ser
 
     out = Path(out)
     extra = list(extra or [])

@@ -32,6 +32,7 @@ from callqa.evaluation.ser_metrics import (
     fit_temperature,
     softmax,
 )
+from callqa.export.asr import quantize_int8, save_onnx
 from callqa.models.checkpoint import model_state
 from callqa.models.registry import build_ser_model, ser_input_names
 from callqa.models.ser.checkpoint import read_ser_checkpoint
@@ -41,7 +42,6 @@ from callqa.models.ser.features import (
     SerInput,
     speaker_inputs,
 )
-from callqa.serving.export import quantize_int8, save_onnx
 from callqa.serving.ser_onnx import context_rounds, segment_feed
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from typing import Any
 from callqa.data.files import write_json
 from callqa.evaluation.asr_eval import split_cer
 from callqa.evaluation.tracking import artifact_location
+from callqa.export.asr import check_parity, export_asr_onnx, quantize_int8
 from callqa.models.asr.checkpoint import load_asr_checkpoint
 from callqa.paths import runs_dir
-from callqa.serving.export import check_parity, export_asr_onnx, quantize_int8
 
 log = logging.getLogger(__name__)
 

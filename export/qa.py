@@ -24,6 +24,7 @@ import torch
 
 from callqa import __version__
 from callqa.data.files import write_json
+from callqa.export.asr import save_onnx
 from callqa.models.checkpoint import CheckpointError, model_state, read_checkpoint
 from callqa.models.qa.turn_inputs import (
     INPUT_NAMES,
@@ -34,7 +35,6 @@ from callqa.models.qa.turn_inputs import (
     edge_index,
 )
 from callqa.models.registry import build_qa_model
-from callqa.serving.export import save_onnx
 from callqa.serving.qa_onnx import MODEL_KIND, OnnxQa
 
 log = logging.getLogger(__name__)
