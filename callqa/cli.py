@@ -403,10 +403,8 @@ def _pipeline(
     lm_weight: float,
     length_bonus: float,
     raw: bool,
-    spot: list[str] | None = None,
 ):
-    """The call pipeline that transcribe and score share, built from their common options. ``spot``:
-    phrases to score on the posteriors of each turn (a CTC model's; other engines ignore it)."""
+    """The call pipeline that transcribe, score and serve share, built from their common options."""
     from callqa.serving.asr_onnx import OnnxAsr, load_asr
     from callqa.serving.pipeline import CallPipeline
     from callqa.serving.vad import load_vad
@@ -426,7 +424,31 @@ def _pipeline(
         hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
         lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
         raw=raw,
-        keywords=asr.spotter(spot) if spot and isinstance(asr, OnnxAsr) else None,
+    )
+
+
+def _scorer(pipeline, rubric: Path | None, qa_model: Path | None, raw: bool, agent_channel: int, spot: bool):
+    """The scorer that score and serve share: the rubric's rules, the QA model, and the pipeline set
+    to spot the rubric's phrases in the posteriors of each turn (a CTC model's; other engines do not)."""
+    from callqa.data.rubric import load_rubric
+    from callqa.qa.rules import RuleSet
+    from callqa.serving.asr_onnx import OnnxAsr
+    from callqa.serving.qa_onnx import load_qa_model
+    from callqa.serving.score import Scorer
+
+    _check_channel(agent_channel)
+    sheet = load_rubric(rubric)
+    source = str(rubric or "default rubric")
+    if pipeline is not None and spot and isinstance(pipeline.asr, OnnxAsr):
+        pipeline.keywords = pipeline.asr.spotter(RuleSet(sheet, source).phrases())
+    return Scorer(
+        sheet,
+        pipeline,
+        raw=raw,
+        rubric_source=source,
+        agent_channel=agent_channel,
+        model=load_qa_model(qa_model) if qa_model is not None else None,
+        model_path=qa_model,
     )
 
 
@@ -471,40 +493,14 @@ def score(
     """Judge whole calls by the rubric: turns, emotions, rule events with their evidence, item scores,
     total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
     the errors file and the rest go on (exit code 1 if any failed)."""
-    from callqa.data.rubric import load_rubric
-    from callqa.qa.rules import RuleSet
-    from callqa.serving.qa_onnx import load_qa_model
-    from callqa.serving.score import Scorer, score_batch
+    from callqa.serving.score import score_batch
 
-    _check_channel(agent_channel)
-    sheet = load_rubric(rubric)
-    qa = load_qa_model(qa_model) if qa_model is not None else None
     pipeline = None
     if model is not None:
-        phrases = RuleSet(sheet, str(rubric or "default rubric")).phrases() if spot else None
         pipeline = _pipeline(
-            model,
-            ser_model,
-            vad,
-            max_segment,
-            beam,
-            hotword,
-            threads,
-            lm,
-            lm_weight,
-            length_bonus,
-            raw=True,
-            spot=phrases,
+            model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw=True
         )
-    scorer = Scorer(
-        sheet,
-        pipeline,
-        raw=raw,
-        rubric_source=str(rubric or "default rubric"),
-        agent_channel=agent_channel,
-        model=qa,
-        model_path=qa_model,
-    )
+    scorer = _scorer(pipeline, rubric, qa_model, raw, agent_channel, spot)
     report = score_batch(scorer, inputs, out, errors, from_text=model is None)
     log.info(
         "%d call(s) scored into %s%s",
@@ -517,6 +513,53 @@ def score(
     if report.failed:
         typer.echo(f"error: {report.failed} call(s) failed; see {report.errors}", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option("--model", "-m", help="ASR ONNX file.")],
+    ser_model: Annotated[Path | None, typer.Option(help="Speech-emotion ONNX file (emotion rules).")] = None,
+    qa_model: Annotated[
+        Path | None, typer.Option(help="QA model (JSON or ONNX); without one the rules alone decide.")
+    ] = None,
+    rubric: Annotated[Path | None, typer.Option(help="Rubric YAML (default: the packaged one).")] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless asked otherwise.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="CALLQA_API_KEY", help="Key every request but health must carry.")
+    ] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted.")] = 200.0,
+    max_call_minutes: Annotated[float, typer.Option(help="Longest recording accepted.")] = 120.0,
+    max_concurrent: Annotated[int, typer.Option(help="Calls scored at once; more get 429.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds a call may take before a 504.")] = 600.0,
+    raw: Annotated[bool, typer.Option(help="Leave phone, ID and card numbers unmasked.")] = False,
+    vad: VadOption = "energy",
+    max_segment: MaxSegmentOption = 15.0,
+    agent_channel: AgentChannelOption = 0,
+    beam: BeamOption = 1,
+    threads: ThreadsOption = None,
+) -> None:
+    """Serve the scoring pipeline over HTTP: POST /v1/calls:score with a recording returns what callqa
+    score writes for it; /v2 has the Open Inference Protocol's health and model metadata. The models
+    load once, here. Stops on Ctrl-C or SIGTERM after the calls in flight finish."""
+    import uvicorn
+
+    from callqa.serving.app import Limits, create_app
+
+    pipeline = _pipeline(model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True)
+    scorer = _scorer(pipeline, rubric, qa_model, raw, agent_channel, spot=True)
+    limits = Limits(max_upload_mb, max_call_minutes, max_concurrent, timeout)
+    app_ = create_app(scorer, limits, api_key)
+    log.info(
+        "serving %s on http://%s:%d (API key %s)",
+        ", ".join(scorer.model_infos(True)),
+        host,
+        port,
+        "required" if api_key else "off",
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(timeout))
 
 
 @train_app.command("whisper", context_settings=LIGHTNING_ARGS, add_help_option=False)

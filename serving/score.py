@@ -95,14 +95,20 @@ class Scorer:
                 "the scoring pipeline must keep numbers raw: the confidentiality rule reads them"
             )
 
-    def provenance(self, from_audio: bool) -> dict[str, object]:
-        """What a record scored now would say made it: rubric, masking and models (by kind, file,
-        version and quantization), so a resumed batch can refuse lines another set-up wrote."""
+    def model_infos(self, from_audio: bool) -> dict[str, ModelInfo]:
+        """The models a record scored now names: the pipeline's (from audio) and the QA model."""
         models = dict(self.pipeline.models()) if from_audio and self.pipeline is not None else {}  # type: ignore[attr-defined]
         if self.model_info is not None:
             models["qa"] = self.model_info
+        return models
+
+    def provenance(self, from_audio: bool) -> dict[str, object]:
+        """What a record scored now would say made it: rubric, masking and models (by kind, file,
+        version and quantization), so a resumed batch can refuse lines another set-up wrote."""
         rubric = self.rules.rubric
-        return _provenance({"name": rubric.name, "version": rubric.version}, not self.raw, models)
+        return _provenance(
+            {"name": rubric.name, "version": rubric.version}, not self.raw, self.model_infos(from_audio)
+        )
 
     def score(self, job: Job) -> CallScore:
         t0 = time.perf_counter()

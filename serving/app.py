@@ -1,0 +1,247 @@
+"""The scoring server: a FastAPI app around one :class:`~callqa.serving.score.Scorer`.
+
+``POST /v1/calls:score`` takes a recording and returns the record ``callqa score`` writes for it. The
+``/v2`` routes are the Open Inference Protocol's health and model metadata, so a load balancer or a
+KServe-style client can probe the server the way it probes any other model server.
+
+What a client gets wrong ends in a 4xx with ``{"error": ...}`` naming the fault: an empty or oversized
+upload, a file that is not audio or lies about itself, a call over the duration limit, bad metadata.
+Scoring runs in worker threads, at most ``max_concurrent`` calls at once; a request beyond that is
+answered 429 with ``Retry-After`` at once rather than queued, so a burst cannot pile up memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from callqa import __version__
+from callqa.data.audio import AudioError, audio_info
+from callqa.data.schema import SchemaError
+from callqa.serving.score import Job, Scorer
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "callqa"
+#: Bytes read from an upload at a time while it is copied to disk and counted against the limit.
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost the server."""
+
+    max_upload_mb: float = 200.0
+    max_call_minutes: float = 120.0
+    max_concurrent: int = 2
+    timeout_s: float = 600.0
+    #: What a 429 tells the client to wait, in seconds.
+    retry_after_s: int = 2
+
+
+class ApiError(HTTPException):
+    """A request the server refuses, with the status and the one-line reason the client sees."""
+
+
+def create_app(
+    scorer: Scorer,
+    limits: Limits | None = None,
+    api_key: str | None = None,
+) -> FastAPI:
+    """The app for one scorer (models loaded once, by the caller). ``api_key``: when set, every route
+    but the health probes needs it in ``X-API-Key`` or ``Authorization: Bearer``."""
+    limits = limits or Limits()
+    app = FastAPI(title="callqa scoring server", version=__version__)
+    slots = asyncio.Semaphore(limits.max_concurrent)
+    models = _model_metadata(scorer)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, err: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail)}, err.status_code, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        return JSONResponse({"error": f"invalid request: {where}"}, 422)
+
+    @app.middleware("http")
+    async def _key(request: Request, call_next: Any) -> Any:
+        if api_key and not request.url.path.startswith("/v2/health") and not _authorised(request, api_key):
+            return JSONResponse({"error": "missing or wrong API key"}, 401)
+        return await call_next(request)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return _known(models, name)
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        _known(models, name)
+        return {"name": name, "ready": True}
+
+    @app.post("/v1/calls:score")
+    async def score_call(
+        audio: Annotated[UploadFile, File(description="The recording: stereo (agent, customer) or mono.")],
+        metadata: Annotated[
+            str | None,
+            Form(description='JSON: {"id": ..., "channels": {"agent": 0, "customer": 1} or "mono"}'),
+        ] = None,
+        rubric: Annotated[str | None, Form(description="Rubric name; the server's own if left out.")] = None,
+    ) -> dict[str, Any]:
+        meta = _metadata(metadata)
+        served = scorer.rules.rubric.name
+        if rubric is not None and rubric != served:
+            raise ApiError(404, f"rubric {rubric!r} is not served here (this server: {served!r})")
+        if slots.locked():
+            raise ApiError(
+                429,
+                f"busy: {limits.max_concurrent} call(s) already being scored",
+                {"Retry-After": str(limits.retry_after_s)},
+            )
+        async with slots:
+            folder = Path(tempfile.mkdtemp(prefix="callqa-upload-"))
+            try:
+                path = await _save(audio, folder, limits)
+                job = Job(str(meta.get("id") or path.stem), path, meta.get("speakers"))
+                try:
+                    score = await asyncio.wait_for(asyncio.to_thread(scorer.score, job), limits.timeout_s)
+                except TimeoutError:
+                    raise ApiError(504, f"scoring took longer than {limits.timeout_s:g} s") from None
+                except (AudioError, SchemaError, ValueError) as err:
+                    raise ApiError(422, _without(str(err), folder)) from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return score.to_json()
+
+    return app
+
+
+def _authorised(request: Request, key: str) -> bool:
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return hmac.compare_digest(given.encode(), key.encode())  # constant time: no guessing by timing
+
+
+def _known(models: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    if name not in models:
+        raise ApiError(404, f"no model {name!r} here (models: {', '.join(sorted(models)) or 'none'})")
+    return models[name]
+
+
+def _model_metadata(scorer: Scorer) -> dict[str, dict[str, Any]]:
+    """OIP model metadata for each loaded model: its ONNX inputs and outputs where it has a session."""
+    out: dict[str, dict[str, Any]] = {}
+    parts = {"qa": scorer.model}
+    if scorer.pipeline is not None:
+        parts |= {"asr": scorer.pipeline.asr, "ser": scorer.pipeline.ser}  # type: ignore[attr-defined]
+    infos = scorer.model_infos(from_audio=True)
+    for name, info in infos.items():
+        session = getattr(parts.get(name), "session", None)
+        out[name] = {
+            "name": name,
+            "versions": [info.version] if info.version else [],
+            "platform": "onnxruntime_onnx" if session is not None else info.kind,
+            "inputs": _tensors(session.get_inputs()) if session is not None else [],
+            "outputs": _tensors(session.get_outputs()) if session is not None else [],
+        }
+    return out
+
+
+_ORT_TYPES = {
+    "tensor(float)": "FP32",
+    "tensor(int64)": "INT64",
+    "tensor(int32)": "INT32",
+    "tensor(bool)": "BOOL",
+}
+
+
+def _tensors(args: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "datatype": _ORT_TYPES.get(a.type, a.type),
+            "shape": [d if isinstance(d, int) else -1 for d in a.shape],
+        }
+        for a in args
+    ]
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    """The optional call metadata: an id and the channel layout ("mono" or speaker -> channel)."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ApiError(422, f"metadata is not JSON: {err}") from None
+    if not isinstance(meta, dict):
+        raise ApiError(422, "metadata must be a JSON object")
+    channels = meta.get("channels")
+    speakers = None
+    if isinstance(channels, dict):
+        if set(channels) != {"agent", "customer"} or sorted(channels.values()) != [0, 1]:
+            raise ApiError(422, f'metadata channels {channels}: want {{"agent": 0|1, "customer": 1|0}}')
+        speakers = dict(channels)
+    elif channels not in (None, "mono", "stereo"):
+        raise ApiError(422, f'metadata channels {channels!r}: "mono", "stereo" or a speaker mapping')
+    call_id = meta.get("id")
+    if call_id is not None and (not isinstance(call_id, str) or not re.fullmatch(r"[\w.\-]{1,128}", call_id)):
+        raise ApiError(422, "metadata id: 1 to 128 letters, digits, '.', '_' or '-'")
+    return {"id": call_id, "speakers": speakers}
+
+
+async def _save(upload: UploadFile, folder: Path, limits: Limits) -> Path:
+    """Copy the upload into ``folder`` under its own (sanitised) name, refusing it once it passes the size
+    limit, then check what the decoder says it holds before any of it is decoded."""
+    name = re.sub(r"[^\w.\-]", "_", Path(upload.filename or "call.wav").name)[-100:] or "call.wav"
+    path = folder / name
+    limit, size = int(limits.max_upload_mb * 1e6), 0
+    with open(path, "wb") as fh:
+        while chunk := await upload.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"{name}: upload over the {limits.max_upload_mb:g} MB limit")
+            fh.write(chunk)
+    if size == 0:
+        raise ApiError(400, f"{name}: empty upload")
+    try:
+        info = audio_info(path)
+    except (AudioError, OSError) as err:
+        raise ApiError(422, _without(str(err), folder)) from None
+    if info.duration > limits.max_call_minutes * 60:
+        minutes, most = info.duration / 60, limits.max_call_minutes
+        raise ApiError(413, f"{name}: {minutes:.1f} min of audio, over the {most:g} min limit")
+    return path
+
+
+def _without(message: str, folder: Path) -> str:
+    """An error message naming the upload, not the server's temporary folder."""
+    return " ".join(message.replace(f"{folder}/", "").replace(str(folder), "").split())

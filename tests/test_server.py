@@ -1,0 +1,149 @@
+"""The scoring server in-process: a call scored over HTTP equals ``callqa score``'s record; bad input,
+a missing key and a full server get a 4xx that says why, never a 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from callqa.data.rubric import load_rubric
+from callqa.data.schema import CallRecord
+from callqa.serving.app import Limits, create_app
+from callqa.serving.pipeline import CallPipeline
+from callqa.serving.score import Job, Scorer
+from callqa.serving.vad import load_vad
+from tests.pipeline_fakes import FakeSer, SpyAsr, bad_files
+
+
+def _scorer() -> Scorer:
+    return Scorer(load_rubric(), CallPipeline(SpyAsr(), load_vad("energy"), FakeSer(), raw=True))
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app(_scorer(), Limits(max_upload_mb=5, max_call_minutes=2)))
+
+
+def _post(client: TestClient, path: Path, **form: str):
+    with open(path, "rb") as fh:
+        return client.post("/v1/calls:score", files={"audio": (path.name, fh, "audio/wav")}, data=form)
+
+
+def test_a_call_scored_over_http_is_the_batch_record(
+    client: TestClient, tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    call = tiny_calls[0]
+    r = _post(client, tiny_corpus / call.audio, metadata=f'{{"id": "{call.id}"}}')
+    assert r.status_code == 200, r.text
+    body = r.json()
+    batch = _scorer().score(Job(call.id, tiny_corpus / call.audio)).to_json()
+    for key in ("id", "total", "band", "fatal", "items", "events", "masked"):
+        assert body[key] == batch[key], key
+    assert body["masked"] and body["call"]["turns"]
+    # the speaker mapping travels in the metadata
+    swapped = _post(
+        client, tiny_corpus / call.audio, metadata='{"channels": {"agent": 1, "customer": 0}}'
+    ).json()
+    assert [t["speaker"] for t in swapped["call"]["turns"]] != [t["speaker"] for t in body["call"]["turns"]]
+
+
+def test_bad_uploads_get_a_4xx_naming_the_fault(
+    client: TestClient, tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
+) -> None:
+    good = tiny_corpus / tiny_calls[0].audio
+    files = {k: v for k, v in bad_files(tmp_path, good).items() if k != "folder"}
+    files["silence"] = tmp_path / "silence.wav"
+    sf.write(files["silence"], np.zeros((2, 8000 * 10), np.float32).T, 8000)
+    files["too-long"] = tmp_path / "long.wav"
+    sf.write(files["too-long"], np.zeros(8000 * 150, np.int16), 8000)
+    files["lying-header"] = tmp_path / "lying.wav"
+    data = bytearray(good.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = (10 * len(data)).to_bytes(4, "little")  # promises ten times what it holds
+    files["lying-header"].write_bytes(bytes(data))
+    for kind, path in files.items():
+        r = _post(client, path)
+        if kind == "silence":  # a valid call with nobody in it: scored, not judged
+            assert r.status_code == 200 and r.json()["judged"] is False
+            continue
+        assert 400 <= r.status_code < 500, (kind, r.status_code, r.text)
+        message = r.json()["error"]
+        assert path.name in message and "callqa-upload-" not in message, (kind, message)
+    assert client.post("/v1/calls:score").status_code == 422  # no file at all
+    for bad in ("{", "[1]", '{"channels": "quad"}', '{"id": "../../etc"}', '{"channels": {"agent": 0}}'):
+        r = _post(client, good, metadata=bad)
+        assert r.status_code == 422 and "metadata" in r.json()["error"], bad
+    assert _post(client, good, rubric="another-centre").status_code == 404
+
+
+def test_an_upload_over_the_size_limit_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:
+    small = TestClient(create_app(_scorer(), Limits(max_upload_mb=0.01)))
+    big = tmp_path / "big.wav"
+    sf.write(big, np.zeros(8000 * 5, np.int16), 8000)
+    r = _post(small, big)
+    assert r.status_code == 413 and "big.wav" in r.json()["error"]
+
+
+def test_health_and_model_metadata(client: TestClient) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2").json()["name"] == "callqa"
+    asr = client.get("/v2/models/asr")
+    assert asr.status_code == 200 and asr.json()["name"] == "asr"
+    assert client.get("/v2/models/ser/ready").json() == {"name": "ser", "ready": True}
+    missing = client.get("/v2/models/whisper-large")
+    assert missing.status_code == 404 and "asr" in missing.json()["error"]
+
+
+def test_the_api_key_is_needed_except_for_health_probes(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    locked = TestClient(create_app(_scorer(), api_key="s3cret"))
+    good = tiny_corpus / tiny_calls[0].audio
+    assert locked.get("/v2/health/ready").status_code == 200
+    assert locked.get("/v2").status_code == 401
+    assert _post(locked, good).status_code == 401
+    assert locked.get("/v2", headers={"X-API-Key": "s3cret-not"}).status_code == 401
+    assert locked.get("/v2", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert locked.get("/v2", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+class _GatedScorer(Scorer):
+    """Holds every call until the test opens the gate, so the server is provably full."""
+
+    def __init__(self) -> None:
+        base = _scorer()
+        self.__dict__.update(base.__dict__)
+        self.started, self.gate = threading.Event(), threading.Event()
+
+    def score(self, job: Job):
+        self.started.set()
+        assert self.gate.wait(30)
+        return super().score(job)
+
+
+def test_a_full_server_answers_429_with_retry_after(tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+    scorer = _GatedScorer()
+    good = tiny_corpus / tiny_calls[0].audio
+    app = create_app(scorer, Limits(max_concurrent=1, retry_after_s=3))
+
+    async def burst() -> list[int]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            files = {"audio": (good.name, good.read_bytes(), "audio/wav")}
+            first = asyncio.create_task(http.post("/v1/calls:score", files=files))
+            await asyncio.to_thread(scorer.started.wait, 30)
+            second = await http.post("/v1/calls:score", files=files)
+            assert second.headers["retry-after"] == "3" and "busy" in second.json()["error"]
+            scorer.gate.set()
+            return [(await first).status_code, second.status_code]
+
+    assert asyncio.run(burst()) == [200, 429]
