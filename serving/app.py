@@ -19,6 +19,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,14 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from callqa import __version__
 from callqa.data.audio import AudioError, audio_info
 from callqa.data.schema import SchemaError
+from callqa.serving.metrics import Metrics
 from callqa.serving.score import Job, Scorer
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,12 @@ class Limits:
 
 
 class ApiError(HTTPException):
-    """A request the server refuses, with the status and the one-line reason the client sees."""
+    """A request the server refuses: the status, the one-line message the client sees, and a short
+    reason for the error counter (``empty``, ``not_audio``, ``busy`` ...)."""
+
+    def __init__(self, status: int, detail: str, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers)
+        self.reason = reason
 
 
 def create_app(
@@ -68,21 +76,35 @@ def create_app(
     app = FastAPI(title="callqa scoring server", version=__version__)
     slots = asyncio.Semaphore(limits.max_concurrent)
     models = _model_metadata(scorer)
+    metrics = Metrics(scorer.model_infos(from_audio=True))
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, err: HTTPException) -> JSONResponse:
+        metrics.errors.labels(getattr(err, "reason", f"http_{err.status_code}")).inc()
         return JSONResponse({"error": str(err.detail)}, err.status_code, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        metrics.errors.labels("invalid_request").inc()
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         return JSONResponse({"error": f"invalid request: {where}"}, 422)
 
     @app.middleware("http")
-    async def _key(request: Request, call_next: Any) -> Any:
+    async def _count(request: Request, call_next: Any) -> Any:
+        t0 = time.perf_counter()
         if api_key and not request.url.path.startswith("/v2/health") and not _authorised(request, api_key):
-            return JSONResponse({"error": "missing or wrong API key"}, 401)
-        return await call_next(request)
+            metrics.errors.labels("unauthorised").inc()
+            response = JSONResponse({"error": "missing or wrong API key"}, 401)
+        else:
+            response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "other")  # the template, not the raw path
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - t0)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
@@ -117,14 +139,18 @@ def create_app(
         meta = _metadata(metadata)
         served = scorer.rules.rubric.name
         if rubric is not None and rubric != served:
-            raise ApiError(404, f"rubric {rubric!r} is not served here (this server: {served!r})")
+            raise ApiError(
+                404, f"rubric {rubric!r} is not served here (this server: {served!r})", "unknown_rubric"
+            )
         if slots.locked():
             raise ApiError(
                 429,
                 f"busy: {limits.max_concurrent} call(s) already being scored",
+                "busy",
                 {"Retry-After": str(limits.retry_after_s)},
             )
         async with slots:
+            metrics.in_flight.inc()
             folder = Path(tempfile.mkdtemp(prefix="callqa-upload-"))
             try:
                 path = await _save(audio, folder, limits)
@@ -132,11 +158,17 @@ def create_app(
                 try:
                     score = await asyncio.wait_for(asyncio.to_thread(scorer.score, job), limits.timeout_s)
                 except TimeoutError:
-                    raise ApiError(504, f"scoring took longer than {limits.timeout_s:g} s") from None
+                    raise ApiError(
+                        504, f"scoring took longer than {limits.timeout_s:g} s", "timeout"
+                    ) from None
                 except (AudioError, SchemaError, ValueError) as err:
-                    raise ApiError(422, _without(str(err), folder)) from None
+                    raise ApiError(422, _without(str(err), folder), "not_a_call") from None
             finally:
+                metrics.in_flight.dec()
                 shutil.rmtree(folder, ignore_errors=True)
+        metrics.calls.labels(str(score.judged).lower()).inc()
+        if score.call is not None:
+            metrics.audio.inc(score.call.duration)
         return score.to_json()
 
     return app
@@ -152,7 +184,9 @@ def _authorised(request: Request, key: str) -> bool:
 
 def _known(models: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
     if name not in models:
-        raise ApiError(404, f"no model {name!r} here (models: {', '.join(sorted(models)) or 'none'})")
+        raise ApiError(
+            404, f"no model {name!r} here (models: {', '.join(sorted(models)) or 'none'})", "no_model"
+        )
     return models[name]
 
 
@@ -201,20 +235,24 @@ def _metadata(raw: str | None) -> dict[str, Any]:
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise ApiError(422, f"metadata is not JSON: {err}") from None
+        raise ApiError(422, f"metadata is not JSON: {err}", "bad_metadata") from None
     if not isinstance(meta, dict):
-        raise ApiError(422, "metadata must be a JSON object")
+        raise ApiError(422, "metadata must be a JSON object", "bad_metadata")
     channels = meta.get("channels")
     speakers = None
     if isinstance(channels, dict):
         if set(channels) != {"agent", "customer"} or sorted(channels.values()) != [0, 1]:
-            raise ApiError(422, f'metadata channels {channels}: want {{"agent": 0|1, "customer": 1|0}}')
+            raise ApiError(
+                422, f'metadata channels {channels}: want {{"agent": 0|1, "customer": 1|0}}', "bad_metadata"
+            )
         speakers = dict(channels)
     elif channels not in (None, "mono", "stereo"):
-        raise ApiError(422, f'metadata channels {channels!r}: "mono", "stereo" or a speaker mapping')
+        raise ApiError(
+            422, f'metadata channels {channels!r}: "mono", "stereo" or a speaker mapping', "bad_metadata"
+        )
     call_id = meta.get("id")
     if call_id is not None and (not isinstance(call_id, str) or not re.fullmatch(r"[\w.\-]{1,128}", call_id)):
-        raise ApiError(422, "metadata id: 1 to 128 letters, digits, '.', '_' or '-'")
+        raise ApiError(422, "metadata id: 1 to 128 letters, digits, '.', '_' or '-'", "bad_metadata")
     return {"id": call_id, "speakers": speakers}
 
 
@@ -228,17 +266,17 @@ async def _save(upload: UploadFile, folder: Path, limits: Limits) -> Path:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, f"{name}: upload over the {limits.max_upload_mb:g} MB limit")
+                raise ApiError(413, f"{name}: upload over the {limits.max_upload_mb:g} MB limit", "too_large")
             fh.write(chunk)
     if size == 0:
-        raise ApiError(400, f"{name}: empty upload")
+        raise ApiError(400, f"{name}: empty upload", "empty")
     try:
         info = audio_info(path)
     except (AudioError, OSError) as err:
-        raise ApiError(422, _without(str(err), folder)) from None
+        raise ApiError(422, _without(str(err), folder), "not_audio") from None
     if info.duration > limits.max_call_minutes * 60:
         minutes, most = info.duration / 60, limits.max_call_minutes
-        raise ApiError(413, f"{name}: {minutes:.1f} min of audio, over the {most:g} min limit")
+        raise ApiError(413, f"{name}: {minutes:.1f} min of audio, over the {most:g} min limit", "too_long")
     return path
 
 

@@ -147,3 +147,26 @@ def test_a_full_server_answers_429_with_retry_after(tiny_corpus: Path, tiny_call
             return [(await first).status_code, second.status_code]
 
     assert asyncio.run(burst()) == [200, 429]
+
+
+def test_metrics_count_requests_refusals_audio_and_models(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    client = TestClient(create_app(_scorer()))
+    good = tiny_corpus / tiny_calls[0].audio
+    assert _post(client, good).status_code == 200
+    empty = good.with_name("empty.wav")
+    r = client.post("/v1/calls:score", files={"audio": (empty.name, b"", "audio/wav")})
+    assert r.status_code == 400
+    client.get("/v2/models/nothing-here")
+    text = client.get("/metrics").text
+    assert 'callqa_requests_total{route="/v1/calls:score",status="200"} 1.0' in text
+    assert 'callqa_requests_total{route="/v2/models/{name}",status="404"} 1.0' in text
+    assert 'callqa_errors_total{reason="empty"} 1.0' in text
+    assert 'callqa_errors_total{reason="no_model"} 1.0' in text
+    audio = next(ln for ln in text.splitlines() if ln.startswith("callqa_audio_seconds_total"))
+    assert float(audio.split()[1]) == pytest.approx(sf.info(good).duration, abs=0.01)
+    assert 'callqa_calls_scored_total{judged="true"} 1.0' in text
+    assert 'callqa_request_seconds_bucket{le="+Inf",route="/v1/calls:score"} 2.0' in text
+    assert 'callqa_model_info{kind="energy",model="vad",quantization="",version="1"} 1.0' in text
+    assert "callqa_calls_in_flight 0.0" in text
