@@ -29,11 +29,13 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from callqa import __version__
 from callqa.data.audio import AudioError, audio_info
 from callqa.data.schema import SchemaError
+from callqa.serving import oip
 from callqa.serving.metrics import Metrics
 from callqa.serving.score import Job, Scorer
 
@@ -75,7 +77,8 @@ def create_app(
     limits = limits or Limits()
     app = FastAPI(title="callqa scoring server", version=__version__)
     slots = asyncio.Semaphore(limits.max_concurrent)
-    models = _model_metadata(scorer)
+    models, sessions = _model_metadata(scorer)
+    max_elements = int(limits.max_upload_mb * 1e6 / 4)  # as many float32 values as an upload's bytes
     metrics = Metrics(scorer.model_infos(from_audio=True))
 
     @app.exception_handler(HTTPException)
@@ -127,6 +130,29 @@ def create_app(
         _known(models, name)
         return {"name": name, "ready": True}
 
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> dict[str, Any]:
+        _known(models, name)
+        session = sessions.get(name)
+        if session is None:
+            raise ApiError(400, f"model {name!r} is not an ONNX graph: nothing to infer on", "not_a_graph")
+        body = await _body(request, int(limits.max_upload_mb * 1e6))
+        try:
+            req = oip.InferRequest.model_validate_json(body)
+        except ValidationError as err:
+            where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:3])
+            raise ApiError(400, f"not an inference request: {where}", "bad_tensor") from None
+        _claim(slots, limits)
+        async with slots:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(oip.run, req, session, name, max_elements), limits.timeout_s
+                )
+            except TimeoutError:
+                raise ApiError(504, f"inference took longer than {limits.timeout_s:g} s", "timeout") from None
+            except oip.InferError as err:
+                raise ApiError(400, f"{name}: {err}", "bad_tensor") from None
+
     @app.post("/v1/calls:score")
     async def score_call(
         audio: Annotated[UploadFile, File(description="The recording: stereo (agent, customer) or mono.")],
@@ -142,13 +168,7 @@ def create_app(
             raise ApiError(
                 404, f"rubric {rubric!r} is not served here (this server: {served!r})", "unknown_rubric"
             )
-        if slots.locked():
-            raise ApiError(
-                429,
-                f"busy: {limits.max_concurrent} call(s) already being scored",
-                "busy",
-                {"Retry-After": str(limits.retry_after_s)},
-            )
+        _claim(slots, limits)
         async with slots:
             metrics.in_flight.inc()
             folder = Path(tempfile.mkdtemp(prefix="callqa-upload-"))
@@ -190,42 +210,51 @@ def _known(models: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return models[name]
 
 
-def _model_metadata(scorer: Scorer) -> dict[str, dict[str, Any]]:
-    """OIP model metadata for each loaded model: its ONNX inputs and outputs where it has a session."""
-    out: dict[str, dict[str, Any]] = {}
+def _model_metadata(scorer: Scorer) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """OIP model metadata for each loaded model (its ONNX inputs and outputs where it has a session),
+    and the sessions by model name."""
     parts = {"qa": scorer.model}
     if scorer.pipeline is not None:
-        parts |= {"asr": scorer.pipeline.asr, "ser": scorer.pipeline.ser}  # type: ignore[attr-defined]
-    infos = scorer.model_infos(from_audio=True)
-    for name, info in infos.items():
+        pipeline = scorer.pipeline
+        parts |= {"asr": pipeline.asr, "ser": pipeline.ser, "vad": pipeline.vad}  # type: ignore[attr-defined]
+    meta, sessions = {}, {}
+    for name, info in scorer.model_infos(from_audio=True).items():
         session = getattr(parts.get(name), "session", None)
-        out[name] = {
+        if session is not None:
+            sessions[name] = session
+        meta[name] = {
             "name": name,
             "versions": [info.version] if info.version else [],
             "platform": "onnxruntime_onnx" if session is not None else info.kind,
-            "inputs": _tensors(session.get_inputs()) if session is not None else [],
-            "outputs": _tensors(session.get_outputs()) if session is not None else [],
+            "inputs": oip.tensor_spec(session.get_inputs()) if session is not None else [],
+            "outputs": oip.tensor_spec(session.get_outputs()) if session is not None else [],
         }
-    return out
+    return meta, sessions
 
 
-_ORT_TYPES = {
-    "tensor(float)": "FP32",
-    "tensor(int64)": "INT64",
-    "tensor(int32)": "INT32",
-    "tensor(bool)": "BOOL",
-}
+def _claim(slots: asyncio.Semaphore, limits: Limits) -> None:
+    """Refuse at once when every worker is busy: a queue would only hold memory and time out."""
+    if slots.locked():
+        raise ApiError(
+            429,
+            f"busy: {limits.max_concurrent} request(s) already being worked on",
+            "busy",
+            {"Retry-After": str(limits.retry_after_s)},
+        )
 
 
-def _tensors(args: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": a.name,
-            "datatype": _ORT_TYPES.get(a.type, a.type),
-            "shape": [d if isinstance(d, int) else -1 for d in a.shape],
-        }
-        for a in args
-    ]
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes rather than after reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body over the {limit / 1e6:g} MB limit", "too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body over the {limit / 1e6:g} MB limit", "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:

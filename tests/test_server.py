@@ -170,3 +170,75 @@ def test_metrics_count_requests_refusals_audio_and_models(
     assert 'callqa_request_seconds_bucket{le="+Inf",route="/v1/calls:score"} 2.0' in text
     assert 'callqa_model_info{kind="energy",model="vad",quantization="",version="1"} 1.0' in text
     assert "callqa_calls_in_flight 0.0" in text
+
+
+def _doubling_graph(path: Path) -> Path:
+    """y = 2 * wave, with a lengths input passed through: a graph of the ASR's shape, built in a line."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    wave = helper.make_tensor_value_info("wave", TensorProto.FLOAT, ["batch", "time"])
+    lengths = helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])
+    doubled = helper.make_tensor_value_info("doubled", TensorProto.FLOAT, ["batch", "time"])
+    kept = helper.make_tensor_value_info("kept", TensorProto.INT64, ["batch"])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["wave", "two"], ["doubled"]),
+            helper.make_node("Identity", ["lengths"], ["kept"]),
+        ],
+        "double",
+        [wave, lengths],
+        [doubled, kept],
+        [two],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_oip_infer_runs_a_graph_and_refuses_what_does_not_fit_it(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    scorer = _scorer()
+    scorer.pipeline.asr.session = ort.InferenceSession(str(_doubling_graph(tmp_path / "double.onnx")))
+    client = TestClient(create_app(scorer, Limits(max_upload_mb=0.001)))
+    meta = client.get("/v2/models/asr").json()
+    assert meta["platform"] == "onnxruntime_onnx"
+    assert meta["inputs"] == [
+        {"name": "wave", "datatype": "FP32", "shape": [-1, -1]},
+        {"name": "lengths", "datatype": "INT64", "shape": [-1]},
+    ]
+    wave = {"name": "wave", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}
+    lengths = {"name": "lengths", "shape": [2], "datatype": "INT64", "data": [3, 2]}
+    r = client.post("/v2/models/asr/infer", json={"id": "r1", "inputs": [wave, lengths]})
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    assert out["doubled"] == {
+        "name": "doubled",
+        "shape": [2, 3],
+        "datatype": "FP32",
+        "data": [2, 4, 6, 8, 10, 12],
+    }
+    assert out["kept"]["data"] == [3, 2] and r.json()["id"] == "r1"
+    only = client.post(
+        "/v2/models/asr/infer", json={"inputs": [wave, lengths], "outputs": [{"name": "kept"}]}
+    )
+    assert [o["name"] for o in only.json()["outputs"]] == ["kept"]
+    bad = {
+        "missing input": {"inputs": [wave]},
+        "wrong datatype": {"inputs": [{**wave, "datatype": "INT64"}, lengths]},
+        "wrong rank": {"inputs": [{**wave, "shape": [6]}, lengths]},
+        "too few values": {"inputs": [{**wave, "data": [1, 2]}, lengths]},
+        "not numbers": {"inputs": [{**wave, "data": ["a"] * 6}, lengths]},
+        "NaN": {"inputs": [{**wave, "data": [1, 2, 3, 4, 5, "NaN"]}, lengths]},
+        "unknown output": {"inputs": [wave, lengths], "outputs": [{"name": "logits"}]},
+        "not a request": {"tensors": []},
+        "too many elements": {"inputs": [{**wave, "shape": [1, 300], "data": [0] * 300}, lengths]},
+    }
+    for what, body in bad.items():
+        r = client.post("/v2/models/asr/infer", json=body)
+        assert r.status_code in (400, 413) and r.json()["error"], (what, r.status_code, r.text)
+    r = client.post("/v2/models/asr/infer", content=b"{" * 2000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert client.post("/v2/models/ser/infer", json={"inputs": [wave]}).status_code == 400  # no graph there
+    assert client.post("/v2/models/nothing/infer", json={"inputs": [wave]}).status_code == 404
