@@ -29,7 +29,6 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from callqa import __version__
@@ -44,6 +43,8 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "callqa"
 #: Bytes read from an upload at a time while it is copied to disk and counted against the limit.
 CHUNK = 1 << 20
+#: Bytes a request body may hold beyond the upload limit: the form's framing and metadata.
+FORM_SLACK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,14 @@ def create_app(
     models, sessions = _model_metadata(scorer)
     max_elements = int(limits.max_upload_mb * 1e6 / 4)  # as many float32 values as an upload's bytes
     metrics = Metrics(scorer.model_infos(from_audio=True))
+    # multipart framing and the metadata field add a little to the file: slack keeps the limit the file's
+    body_limit = int(limits.max_upload_mb * 1e6) + FORM_SLACK
+    app.add_middleware(
+        BodyLimit,
+        limit=body_limit,
+        message=f"request body over the {limits.max_upload_mb:g} MB upload limit",
+        refused=lambda: metrics.errors.labels("too_large").inc(),
+    )
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, err: HTTPException) -> JSONResponse:
@@ -131,17 +140,11 @@ def create_app(
         return {"name": name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> dict[str, Any]:
+    async def infer(name: str, req: oip.InferRequest) -> dict[str, Any]:
         _known(models, name)
         session = sessions.get(name)
         if session is None:
             raise ApiError(400, f"model {name!r} is not an ONNX graph: nothing to infer on", "not_a_graph")
-        body = await _body(request, int(limits.max_upload_mb * 1e6))
-        try:
-            req = oip.InferRequest.model_validate_json(body)
-        except ValidationError as err:
-            where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:3])
-            raise ApiError(400, f"not an inference request: {where}", "bad_tensor") from None
         _claim(slots, limits)
         async with slots:
             try:
@@ -243,18 +246,57 @@ def _claim(slots: asyncio.Semaphore, limits: Limits) -> None:
         )
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` bytes rather than after reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body over the {limit / 1e6:g} MB limit", "too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body over the {limit / 1e6:g} MB limit", "too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware refusing a request body over ``limit`` bytes with 413 as it arrives, whether its
+    length is declared or it comes chunked: without it the form parser spools a whole upload to disk,
+    and the JSON parser a whole body into memory, before any route can look at the size."""
+
+    def __init__(self, app: Any, limit: int, message: str, refused: Any = None) -> None:
+        self.app, self.limit, self.message, self.refused = app, limit, message, refused
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(send)
+        seen, started = 0, False
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        async def watched(message: dict) -> None:
+            nonlocal started
+            if seen > self.limit:  # FastAPI turns any error while parsing a body into its own 400
+                if not started:
+                    started = True
+                    await self._refuse(send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        if self.refused is not None:
+            self.refused()
+        body = json.dumps({"error": self.message}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:
@@ -290,12 +332,10 @@ async def _save(upload: UploadFile, folder: Path, limits: Limits) -> Path:
     limit, then check what the decoder says it holds before any of it is decoded."""
     name = re.sub(r"[^\w.\-]", "_", Path(upload.filename or "call.wav").name)[-100:] or "call.wav"
     path = folder / name
-    limit, size = int(limits.max_upload_mb * 1e6), 0
-    with open(path, "wb") as fh:
+    size = 0
+    with open(path, "wb") as fh:  # the body's size was limited as it arrived (BodyLimit)
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"{name}: upload over the {limits.max_upload_mb:g} MB limit", "too_large")
             fh.write(chunk)
     if size == 0:
         raise ApiError(400, f"{name}: empty upload", "empty")

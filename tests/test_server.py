@@ -4,13 +4,17 @@ a missing key and a full server get a 4xx that says why, never a 5xx."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import schemathesis
 import soundfile as sf
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from callqa.data.rubric import load_rubric
 from callqa.data.schema import CallRecord
@@ -85,9 +89,19 @@ def test_bad_uploads_get_a_4xx_naming_the_fault(
 def test_an_upload_over_the_size_limit_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:
     small = TestClient(create_app(_scorer(), Limits(max_upload_mb=0.01)))
     big = tmp_path / "big.wav"
-    sf.write(big, np.zeros(8000 * 5, np.int16), 8000)
+    sf.write(big, np.zeros(8000 * 10, np.int16), 8000)
     r = _post(small, big)
-    assert r.status_code == 413 and "big.wav" in r.json()["error"]
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+
+    def chunked():  # no length declared: refused as the bytes arrive
+        yield b'--b\r\nContent-Disposition: form-data; name="audio"; filename="big.wav"\r\n\r\n'
+        yield from (b"x" * 4096 for _ in range(100))
+
+    r = small.post(
+        "/v1/calls:score", content=chunked(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert r.status_code == 413
+    assert 'callqa_errors_total{reason="too_large"} 2.0' in small.get("/metrics").text
 
 
 def test_health_and_model_metadata(client: TestClient) -> None:
@@ -237,8 +251,34 @@ def test_oip_infer_runs_a_graph_and_refuses_what_does_not_fit_it(tmp_path: Path)
     }
     for what, body in bad.items():
         r = client.post("/v2/models/asr/infer", json=body)
-        assert r.status_code in (400, 413) and r.json()["error"], (what, r.status_code, r.text)
-    r = client.post("/v2/models/asr/infer", content=b"{" * 2000, headers={"content-type": "application/json"})
+        assert r.status_code in (400, 413, 422) and r.json()["error"], (what, r.status_code, r.text)
+    r = client.post(
+        "/v2/models/asr/infer", content=b"{" * 100_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert client.post("/v2/models/ser/infer", json={"inputs": [wave]}).status_code == 400  # no graph there
     assert client.post("/v2/models/nothing/infer", json={"inputs": [wave]}).status_code == 404
+
+
+def _fuzzed_app():
+    import onnxruntime as ort
+
+    scorer = _scorer()
+    graph = _doubling_graph(Path(tempfile.mkdtemp(prefix="callqa-test-graph-")) / "double.onnx")
+    scorer.pipeline.asr.session = ort.InferenceSession(str(graph))
+    return create_app(scorer, Limits(max_upload_mb=1))
+
+
+@given(data=st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_the_schema_allows_gets_a_5xx(data: st.DataObject) -> None:
+    """Schemathesis writes requests from the OpenAPI document (random uploads, tensors, model names,
+    metadata), for every route; whatever it sends, the answer is a success or a 4xx with an error."""
+    case = data.draw(FUZZ.as_strategy())
+    response = case.call()
+    assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        assert response.json()["error"]
+
+
+FUZZ = schemathesis.openapi.from_asgi("/openapi.json", _fuzzed_app())
