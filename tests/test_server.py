@@ -282,3 +282,41 @@ def test_no_request_the_schema_allows_gets_a_5xx(data: st.DataObject) -> None:
 
 
 FUZZ = schemathesis.openapi.from_asgi("/openapi.json", _fuzzed_app())
+
+
+def test_a_real_server_on_loopback_finishes_the_calls_in_flight_when_told_to_stop(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    import httpx
+    import uvicorn
+
+    scorer = _GatedScorer()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(scorer), host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=30
+        )
+    )
+    serving = threading.Thread(target=server.run)
+    serving.start()
+    for _ in range(300):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    good = tiny_corpus / tiny_calls[0].audio
+    answers: dict[str, httpx.Response] = {}
+
+    def post() -> None:
+        files = {"audio": (good.name, good.read_bytes(), "audio/wav")}
+        answers["call"] = httpx.post(f"http://127.0.0.1:{port}/v1/calls:score", files=files, timeout=60)
+
+    client = threading.Thread(target=post)
+    client.start()
+    assert scorer.started.wait(30)
+    server.should_exit = True  # what SIGTERM does
+    threading.Event().wait(0.5)
+    scorer.gate.set()
+    client.join(60)
+    serving.join(60)
+    assert not serving.is_alive() and answers["call"].status_code == 200
+    assert answers["call"].json()["id"] == good.stem
