@@ -131,17 +131,20 @@ def create_app(
         return {"ready": True}
 
     @app.get("/v2/models/{name}")
-    async def model_metadata(name: str) -> dict[str, Any]:
-        return _known(models, name)
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
+        return _known(models, name, version)
 
     @app.get("/v2/models/{name}/ready")
-    async def model_ready(name: str) -> dict[str, Any]:
-        _known(models, name)
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
+        _known(models, name, version)
         return {"name": name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, req: oip.InferRequest) -> dict[str, Any]:
-        _known(models, name)
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, req: oip.InferRequest, version: str | None = None) -> dict[str, Any]:
+        _known(models, name, version)
         session = sessions.get(name)
         if session is None:
             raise ApiError(400, f"model {name!r} is not an ONNX graph: nothing to infer on", "not_a_graph")
@@ -205,11 +208,15 @@ def _authorised(request: Request, key: str) -> bool:
     return hmac.compare_digest(given.encode(), key.encode())  # constant time: no guessing by timing
 
 
-def _known(models: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
+def _known(models: Mapping[str, dict[str, Any]], name: str, version: str | None = None) -> dict[str, Any]:
+    """The model's metadata; one server holds one version of each model, the one it loaded."""
     if name not in models:
         raise ApiError(
             404, f"no model {name!r} here (models: {', '.join(sorted(models)) or 'none'})", "no_model"
         )
+    if version is not None and version not in models[name]["versions"]:
+        have = ", ".join(models[name]["versions"]) or "unversioned"
+        raise ApiError(404, f"model {name!r} has no version {version!r} here (loaded: {have})", "no_model")
     return models[name]
 
 

@@ -20,7 +20,11 @@ from pydantic import BaseModel, Field
 DATATYPES: dict[str, tuple[str, str]] = {
     "BOOL": ("bool", "tensor(bool)"),
     "UINT8": ("uint8", "tensor(uint8)"),
+    "UINT16": ("uint16", "tensor(uint16)"),
+    "UINT32": ("uint32", "tensor(uint32)"),
+    "UINT64": ("uint64", "tensor(uint64)"),
     "INT8": ("int8", "tensor(int8)"),
+    "INT16": ("int16", "tensor(int16)"),
     "INT32": ("int32", "tensor(int32)"),
     "INT64": ("int64", "tensor(int64)"),
     "FP16": ("float16", "tensor(float16)"),
@@ -47,6 +51,8 @@ class RequestedOutput(BaseModel):
 
 class InferRequest(BaseModel):
     id: str | None = None
+    #: Accepted as the protocol allows; none of callqa's graphs takes any.
+    parameters: dict[str, Any] | None = None
     inputs: list[Tensor] = Field(min_length=1)
     outputs: list[RequestedOutput] | None = None
 

@@ -320,3 +320,10 @@ def test_a_real_server_on_loopback_finishes_the_calls_in_flight_when_told_to_sto
     serving.join(60)
     assert not serving.is_alive() and answers["call"].status_code == 200
     assert answers["call"].json()["id"] == good.stem
+
+
+def test_model_versions_are_the_loaded_ones(client: TestClient) -> None:
+    assert client.get("/v2/models/vad/versions/1").json()["name"] == "vad"
+    assert client.get("/v2/models/vad/versions/1/ready").json() == {"name": "vad", "ready": True}
+    r = client.get("/v2/models/vad/versions/7/ready")
+    assert r.status_code == 404 and "loaded: 1" in r.json()["error"]
