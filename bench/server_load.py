@@ -100,8 +100,9 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/v1/calls:score"
     try:
         burst(url, minute, 2, 1)  # warm the sessions
+        threads = args.threads or "cores / workers"
         print(
-            f"server --max-concurrent {args.max_concurrent} --threads {args.threads or 'default'}; "
+            f"server --max-concurrent {args.max_concurrent} --threads {threads}; "
             f"{args.requests} 1-minute calls per level"
         )
         print("concurrency   p50 s   p95 s   p99 s   call-min/wall-s   errors")

@@ -13,6 +13,7 @@ answered 429 with ``Retry-After`` at once rather than queued, so a burst cannot 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -20,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,6 +55,8 @@ class Limits:
     max_upload_mb: float = 200.0
     max_call_minutes: float = 120.0
     max_concurrent: int = 2
+    #: Requests that may wait for a worker; one more is refused at once (429), so a burst is bounded.
+    max_queue: int = 8
     timeout_s: float = 600.0
     #: What a 429 tells the client to wait, in seconds.
     retry_after_s: int = 2
@@ -77,7 +80,7 @@ def create_app(
     but the health probes needs it in ``X-API-Key`` or ``Authorization: Bearer``."""
     limits = limits or Limits()
     app = FastAPI(title="callqa scoring server", version=__version__)
-    slots = asyncio.Semaphore(limits.max_concurrent)
+    workers = _Workers(limits)
     models, sessions = _model_metadata(scorer)
     max_elements = int(limits.max_upload_mb * 1e6 / 4)  # as many float32 values as an upload's bytes
     metrics = Metrics(scorer.model_infos(from_audio=True))
@@ -148,8 +151,7 @@ def create_app(
         session = sessions.get(name)
         if session is None:
             raise ApiError(400, f"model {name!r} is not an ONNX graph: nothing to infer on", "not_a_graph")
-        _claim(slots, limits)
-        async with slots:
+        async with workers.slot():
             try:
                 return await asyncio.wait_for(
                     asyncio.to_thread(oip.run, req, session, name, max_elements), limits.timeout_s
@@ -174,8 +176,7 @@ def create_app(
             raise ApiError(
                 404, f"rubric {rubric!r} is not served here (this server: {served!r})", "unknown_rubric"
             )
-        _claim(slots, limits)
-        async with slots:
+        async with workers.slot():
             metrics.in_flight.inc()
             folder = Path(tempfile.mkdtemp(prefix="callqa-upload-"))
             try:
@@ -242,15 +243,31 @@ def _model_metadata(scorer: Scorer) -> tuple[dict[str, dict[str, Any]], dict[str
     return meta, sessions
 
 
-def _claim(slots: asyncio.Semaphore, limits: Limits) -> None:
-    """Refuse at once when every worker is busy: a queue would only hold memory and time out."""
-    if slots.locked():
-        raise ApiError(
-            429,
-            f"busy: {limits.max_concurrent} request(s) already being worked on",
-            "busy",
-            {"Retry-After": str(limits.retry_after_s)},
-        )
+class _Workers:
+    """At most ``max_concurrent`` requests at work and ``max_queue`` waiting for a turn; one more is
+    refused at once with 429, since a longer queue would only hold memory and end in timeouts."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits, self.running, self.waiting = limits, asyncio.Semaphore(limits.max_concurrent), 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.running.locked() and self.waiting >= self.limits.max_queue:
+            raise ApiError(
+                429,
+                f"busy: {self.limits.max_concurrent} request(s) at work and {self.waiting} waiting",
+                "busy",
+                {"Retry-After": str(self.limits.retry_after_s)},
+            )
+        self.waiting += 1
+        try:
+            await self.running.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.running.release()
 
 
 class _TooLarge(Exception):

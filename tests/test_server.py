@@ -142,10 +142,12 @@ class _GatedScorer(Scorer):
         return super().score(job)
 
 
-def test_a_full_server_answers_429_with_retry_after(tiny_corpus: Path, tiny_calls: list[CallRecord]) -> None:
+def test_a_full_server_queues_a_few_and_answers_429_with_retry_after_beyond(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
     scorer = _GatedScorer()
     good = tiny_corpus / tiny_calls[0].audio
-    app = create_app(scorer, Limits(max_concurrent=1, retry_after_s=3))
+    app = create_app(scorer, Limits(max_concurrent=1, max_queue=1, retry_after_s=3))
 
     async def burst() -> list[int]:
         import httpx
@@ -155,12 +157,14 @@ def test_a_full_server_answers_429_with_retry_after(tiny_corpus: Path, tiny_call
             files = {"audio": (good.name, good.read_bytes(), "audio/wav")}
             first = asyncio.create_task(http.post("/v1/calls:score", files=files))
             await asyncio.to_thread(scorer.started.wait, 30)
-            second = await http.post("/v1/calls:score", files=files)
-            assert second.headers["retry-after"] == "3" and "busy" in second.json()["error"]
+            queued = asyncio.create_task(http.post("/v1/calls:score", files=files))
+            await asyncio.sleep(0.2)  # let it reach the queue
+            refused = await http.post("/v1/calls:score", files=files)
+            assert refused.headers["retry-after"] == "3" and "1 waiting" in refused.json()["error"]
             scorer.gate.set()
-            return [(await first).status_code, second.status_code]
+            return [(await first).status_code, (await queued).status_code, refused.status_code]
 
-    assert asyncio.run(burst()) == [200, 429]
+    assert asyncio.run(burst()) == [200, 200, 429]
 
 
 def test_metrics_count_requests_refusals_audio_and_models(
