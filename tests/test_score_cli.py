@@ -130,3 +130,41 @@ def test_a_call_without_the_agent_is_not_judged(tiny_calls: list[CallRecord]) ->
     s = judge_call(CallView.from_record(only_customer), RuleSet(load_rubric()))
     assert not s.judged and s.total is None and "agent's channel" in s.warnings[0]
     assert judge_call(CallView.from_record(call), RuleSet(load_rubric())).judged
+
+
+def test_a_killed_batch_resumes_to_what_an_uninterrupted_run_writes(
+    tiny_corpus: Path, tiny_calls: list[CallRecord], tmp_path: Path
+) -> None:
+    """SIGKILL mid-batch (no chance to clean up), then the same command again: no call twice, no torn
+    line, and the same records as a run that was never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    calls = tmp_path / "calls.jsonl"
+    with open(calls, "w", encoding="utf-8") as fh:  # enough calls that the kill lands mid-batch
+        for k in range(300):
+            for c in tiny_calls:
+                fh.write(c.model_copy(update={"id": f"{c.id}-{k:03d}"}).model_dump_json() + "\n")
+    total = 300 * len(tiny_calls)
+    callqa = [str(Path(sys.executable).parent / "callqa"), "score", str(calls)]
+    subprocess.run([*callqa, "--out", str(tmp_path / "whole.jsonl")], check=True, capture_output=True)
+    out, partial = tmp_path / "killed.jsonl", tmp_path / "killed.jsonl.partial"
+    run = subprocess.Popen([*callqa, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while run.poll() is None and (not partial.exists() or partial.stat().st_size < 200_000):
+        time.sleep(0.01)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    done = len(partial.read_text(encoding="utf-8").splitlines())
+    assert not out.exists() and 0 < done < total, done
+    subprocess.run([*callqa, "--out", str(out)], check=True, capture_output=True)
+
+    def records(path: Path) -> list[dict]:
+        rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
+        return [{k: v for k, v in r.items() if k != "processing_seconds"} for r in rows]
+
+    resumed = records(out)
+    assert len({r["id"] for r in resumed}) == len(resumed) == total
+    assert resumed == records(tmp_path / "whole.jsonl")
