@@ -520,6 +520,45 @@ def score(
 
 
 @app.command()
+def promote(
+    kind: Annotated[str, typer.Argument(help="asr, ser or qa.")],
+    export: Annotated[
+        Path, typer.Argument(help="The export folder (with export.json), or a transparent QA model's JSON.")
+    ],
+    evaluation: Annotated[
+        Path,
+        typer.Option(
+            "--eval", help="The model's evaluation report: asr_eval.json, metrics.json, qa_eval.json."
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="Registered model name (default callqa-KIND).")] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: the project's runs/mlflow.db).")
+    ] = None,
+    int8_bound: Annotated[float, typer.Option(help="What int8 may cost on the test set.")] = 0.01,
+    tolerance: Annotated[
+        float, typer.Option(help="How much worse a metric without an interval may be.")
+    ] = 0.005,
+) -> None:
+    """Register a model in the MLflow Model Registry and make it the champion only if every gate
+    passes: export parity, the int8 cost, and no worse than the current champion on the same
+    evaluation set. Exit code 1 when refused; the reasons are logged and tagged on the version."""
+    from callqa.export.asr_report import default_tracking_uri
+    from callqa.export.promote import promote as promote_model
+
+    decision, version = promote_model(
+        kind, export, evaluation, tracking_uri or default_tracking_uri(), name, int8_bound, tolerance
+    )
+    typer.echo(
+        f"{name or 'callqa-' + kind} version {version}: {'champion' if decision.promote else 'refused'}"
+    )
+    for reason in decision.reasons:
+        typer.echo(f"  {reason}")
+    if not decision.promote:
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     model: Annotated[Path, typer.Option("--model", "-m", help="ASR ONNX file.")],
     ser_model: SerModelOption = None,

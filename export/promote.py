@@ -1,0 +1,201 @@
+"""``callqa promote``: register an exported model in the MLflow Model Registry and move its ``champion``
+alias only when every gate passes.
+
+The gates, each with its reason written down whatever the outcome:
+- **parity**: the export's own check (ONNX against PyTorch) passed;
+- **int8**: where an int8 variant was made, what it costs on the test set is within ``int8_bound``
+  (ASR: CER rise; SER: UA drop);
+- **no worse than the champion**, on the same evaluation set: the point estimate may be worse by at
+  most ``tolerance``. Intervals are recorded and shown but do not widen the gate: both models are
+  scored on the same calls, so their separate bootstrap intervals overlap even when one is plainly
+  worse call by call (the neural QA model's [0.786, 0.978] holds the transparent one's 0.925 on the
+  quickstart's 60 calls); a paired bootstrap of the difference would be the right interval, and needs
+  both models' per-call scores. A model evaluated on another set is refused as not comparable.
+
+Every candidate is registered as a new version, promoted or not, tagged with its metric and decision,
+so the registry is the record of what was tried. The first model of a name has no champion to beat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callqa.export.asr_report import PARITY_TOLERANCE
+
+log = logging.getLogger(__name__)
+
+ALIAS = "champion"
+#: What int8 may cost on the test set: CER points for ASR, UA points for SER.
+INT8_BOUND = 0.01
+#: How much worse a metric without an interval may be and still count as no worse.
+TOLERANCE = 0.005
+
+
+@dataclass
+class Evidence:
+    """What the gates read of one model: its export report and its evaluation."""
+
+    kind: str
+    metric: str
+    value: float
+    higher_is_better: bool
+    evaluated_on: str
+    interval: tuple[float, float] | None = None
+    parity: bool = False
+    int8_cost: float | None = None
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reasons: list[str]
+
+
+def evidence(kind: str, export: Path, evaluation: Path) -> Evidence:
+    """Read the export report beside ``export`` (a folder with ``export.json``, or a transparent QA
+    model's JSON) and the evaluation report ``evaluation`` of the same model."""
+    report = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+    where = f"{report.get('corpus')}:{report.get('split')}"
+    if kind == "asr":
+        ev = Evidence(kind, "cer", float(report["cer"]), False, where)
+    elif kind == "ser":
+        ev = Evidence(kind, "ua", float(report["metrics"]["ua"]), True, where)
+    elif kind == "qa":
+        qwk = report["totals"]["model_vs_consensus"]["qwk"]
+        ev = Evidence(kind, "qwk", float(qwk[0]), True, where, (float(qwk[1]), float(qwk[2])))
+    else:
+        raise ValueError(f"{kind}: promote asr, ser or qa")
+    export = Path(export)
+    if export.is_file() and export.suffix == ".json":  # the transparent QA model: numpy, nothing exported
+        ev.parity, ev.files = True, [str(export)]
+        return ev
+    meta_path = export / "export.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{export}: no export.json (export the model with callqa export {kind} first)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    ev.parity = _parity_passed(meta.get("parity") or {})
+    int8 = meta.get("int8") or {}
+    if "cer_change" in int8:
+        ev.int8_cost = float(int8["cer_change"])
+    elif "ua_change" in int8:
+        ev.int8_cost = -float(int8["ua_change"])
+    onnx_file = export / f"{kind}.onnx"
+    if not onnx_file.is_file():
+        raise ValueError(f"{export}: no {onnx_file.name}")
+    ev.files = [str(onnx_file), str(meta_path)]
+    return ev
+
+
+def _parity_passed(parity: dict[str, Any]) -> bool:
+    if "passed" in parity:
+        return bool(parity["passed"])
+    cases = parity.get("cases") or []
+    return bool(cases) and all(c["same_text"] and c["max_abs_diff"] <= PARITY_TOLERANCE for c in cases)
+
+
+def decide(
+    new: Evidence,
+    champion: Evidence | None,
+    int8_bound: float = INT8_BOUND,
+    tolerance: float = TOLERANCE,
+) -> Decision:
+    """Every gate's verdict, and whether all of them passed."""
+    reasons, ok = [], True
+    ok &= new.parity
+    reasons.append(f"parity {'passed' if new.parity else 'FAILED'}")
+    if new.int8_cost is None:
+        reasons.append("int8: no variant made")
+    else:
+        fits = new.int8_cost <= int8_bound
+        ok &= fits
+        reasons.append(
+            f"int8 costs {new.int8_cost:+.4f} {new.metric} ({'within' if fits else 'OVER'} {int8_bound})"
+        )
+    if champion is None:
+        reasons.append(f"no champion yet: {new.metric} {new.value:.4f} on {new.evaluated_on}")
+        return Decision(ok, reasons)
+    if champion.evaluated_on != new.evaluated_on:
+        reasons.append(
+            f"NOT COMPARABLE: evaluated on {new.evaluated_on}, the champion on {champion.evaluated_on}"
+        )
+        return Decision(False, reasons)
+    sign = 1.0 if new.higher_is_better else -1.0
+    worse = sign * (new.value - champion.value) < -tolerance
+    how = f", interval [{new.interval[0]:.4f}, {new.interval[1]:.4f}]" if new.interval else ""
+    ok &= not worse
+    verdict = "WORSE than" if worse else "no worse than"
+    reasons.append(
+        f"{new.metric} {new.value:.4f}{how}: {verdict} the champion's {champion.value:.4f} "
+        f"(tolerance {tolerance})"
+    )
+    return Decision(ok, reasons)
+
+
+def promote(
+    kind: str,
+    export: str | os.PathLike[str],
+    evaluation: str | os.PathLike[str],
+    tracking_uri: str,
+    name: str | None = None,
+    int8_bound: float = INT8_BOUND,
+    tolerance: float = TOLERANCE,
+) -> tuple[Decision, int]:
+    """Register the model as a new version of ``name`` (default ``callqa-KIND``) and move the champion
+    alias to it when every gate passes; returns the decision and the version number."""
+    import mlflow
+
+    from callqa.evaluation.tracking import use_experiment
+
+    name = name or f"callqa-{kind}"
+    new = evidence(kind, Path(export), Path(evaluation))
+    client = mlflow.MlflowClient(tracking_uri)
+    champion = _champion(client, name)
+    decision = decide(new, champion, int8_bound, tolerance)
+    use_experiment("promotion", tracking_uri)
+    with mlflow.start_run(run_name=f"promote-{kind}") as run:
+        for f in new.files:
+            mlflow.log_artifact(f, "model")
+        mlflow.log_artifact(str(evaluation), "evaluation")
+        mlflow.log_dict({"evidence": asdict(new), **asdict(decision)}, "decision.json")
+        mlflow.log_metric(new.metric, new.value)
+        mlflow.set_tags({"callqa.decision": "champion" if decision.promote else "refused"})
+    _ensure(client, name)
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    tags = {
+        "callqa.evidence": json.dumps(asdict(new)),
+        "callqa.decision": "champion" if decision.promote else "refused",
+        "callqa.reasons": "; ".join(decision.reasons),
+    }
+    for k, v in tags.items():
+        client.set_model_version_tag(name, version.version, k, v)
+    if decision.promote:
+        client.set_registered_model_alias(name, ALIAS, version.version)
+    log.info("%s v%s %s: %s", name, version.version, tags["callqa.decision"], tags["callqa.reasons"])
+    return decision, int(version.version)
+
+
+def _ensure(client: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+
+
+def _champion(client: Any, name: str) -> Evidence | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+    raw = json.loads(version.tags["callqa.evidence"])
+    raw["interval"] = tuple(raw["interval"]) if raw.get("interval") else None
+    return Evidence(**raw)
