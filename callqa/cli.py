@@ -12,7 +12,7 @@ import typer
 from callqa import __version__
 from callqa.logs import make_console, setup_logging
 from callqa.models.asr.decoding import LENGTH_BONUS, LM_WEIGHT
-from callqa.paths import runs_dir
+from callqa.paths import default_tracking_uri, runs_dir
 
 log = logging.getLogger("callqa")
 
@@ -543,7 +543,6 @@ def promote(
     """Register a model in the MLflow Model Registry and make it the champion only if every gate
     passes: export parity, the int8 cost, and no worse than the current champion on the same
     evaluation set. Exit code 1 when refused; the reasons are logged and tagged on the version."""
-    from callqa.export.asr_report import default_tracking_uri
     from callqa.export.promote import promote as promote_model
 
     decision, version = promote_model(
@@ -560,7 +559,7 @@ def promote(
 
 @app.command()
 def serve(
-    model: Annotated[Path, typer.Option("--model", "-m", help="ASR ONNX file.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="ASR ONNX file, or models:/NAME@champion.")],
     ser_model: SerModelOption = None,
     qa_model: Annotated[
         Path | None, typer.Option(help="QA model (JSON or ONNX); without one the rules alone decide.")
@@ -579,6 +578,9 @@ def serve(
     max_queue: Annotated[int, typer.Option(help="Calls waiting for a worker; one more gets 429.")] = 8,
     timeout: Annotated[float, typer.Option(help="Seconds a call may take before a 504.")] = 600.0,
     raw: RawOption = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store for models:/NAME@champion (default: runs/mlflow.db).")
+    ] = None,
     vad: VadOption = "energy",
     max_segment: MaxSegmentOption = 15.0,
     agent_channel: AgentChannelOption = 0,
@@ -591,6 +593,12 @@ def serve(
     import uvicorn
 
     from callqa.serving.app import Limits, create_app
+    from callqa.serving.registry import resolve
+
+    uri = tracking_uri or default_tracking_uri()
+    model = resolve(model, "asr", uri)
+    ser_model = resolve(ser_model, "ser", uri) if ser_model else None
+    qa_model = resolve(qa_model, "qa", uri) if qa_model else None
 
     # one onnxruntime thread pool per worker share of the cores: on 2 cores with 2 workers, one thread
     # each scored 2.5 call-minutes a wall-second where the default (every core each) scored 1.8

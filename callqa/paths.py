@@ -8,3 +8,8 @@ from pathlib import Path
 
 def runs_dir() -> Path:
     return Path(os.environ.get("CALLQA_RUNS", "runs"))
+
+
+def default_tracking_uri() -> str:
+    """The project's own MLflow store, the one the configs in configs/ train into."""
+    return f"sqlite:///{runs_dir() / 'mlflow.db'}"

@@ -12,7 +12,7 @@ from callqa.evaluation.asr_eval import split_cer
 from callqa.evaluation.tracking import artifact_location
 from callqa.export.asr import check_parity, export_asr_onnx, quantize_int8
 from callqa.models.asr.checkpoint import load_asr_checkpoint
-from callqa.paths import runs_dir
+from callqa.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,6 @@ def _log_export(tracking_uri: str | None, hp: dict[str, Any], out: Path, report:
         log.warning("could not log the export to MLflow at %s (%s); the files in %s stand", uri, exc, out)
         return
     log.info("logged the ONNX export to MLflow run %s", run_id)
-
-
-def default_tracking_uri() -> str:
-    """The project's own store, the one the configs in configs/ train into."""
-    return f"sqlite:///{runs_dir() / 'mlflow.db'}"
 
 
 def _store_exists(uri: str) -> bool:

@@ -154,7 +154,7 @@ def promote(
 
     name = name or f"callqa-{kind}"
     new = evidence(kind, Path(export), Path(evaluation))
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     champion = _champion(client, name)
     decision = decide(new, champion, int8_bound, tolerance)
     use_experiment("promotion", tracking_uri)

@@ -47,7 +47,7 @@ def _promote(uri: str, kind: str, export: Path, report: Path) -> tuple[int, str]
 
 
 def _champion(uri: str, name: str) -> str:
-    return str(mlflow.MlflowClient(uri).get_model_version_by_alias(name, ALIAS).version)
+    return str(mlflow.MlflowClient(uri, registry_uri=uri).get_model_version_by_alias(name, ALIAS).version)
 
 
 def test_the_champion_moves_only_for_a_model_that_passes_every_gate(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_the_champion_moves_only_for_a_model_that_passes_every_gate(tmp_path: Pa
     code, out = _promote(uri, "qa", *_qa(tmp_path, "worse", 0.85))
     assert code == 1 and "version 3: refused" in out and "WORSE than the champion's 0.9300" in out
     assert _champion(uri, "callqa-qa") == "2"
-    tags = mlflow.MlflowClient(uri).get_model_version("callqa-qa", "3").tags
+    tags = mlflow.MlflowClient(uri, registry_uri=uri).get_model_version("callqa-qa", "3").tags
     assert tags["callqa.decision"] == "refused" and "WORSE" in tags["callqa.reasons"]
     # within the tolerance is no worse; on another evaluation set it cannot be compared at all
     assert _promote(uri, "qa", *_qa(tmp_path, "tie", 0.927))[0] == 0
@@ -86,3 +86,18 @@ def test_lower_is_better_for_cer(new: float, old: float, promoted: bool) -> None
         return Evidence("asr", "cer", v, False, "corpus:test", parity=True, int8_cost=0.004)
 
     assert decide(cer(new), cer(old)).promote is promoted
+
+
+def test_the_server_finds_the_champion_by_registry_reference(tmp_path: Path) -> None:
+    from callqa.serving.registry import resolve
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert _promote(uri, "ser", *_ser(tmp_path, "good", 0.90, parity=True, ua_change=0.0))[0] == 0
+    elsewhere = f"sqlite:///{tmp_path}/elsewhere.db"  # as in a fresh process: MLflow's globals point away
+    mlflow.set_tracking_uri(elsewhere)
+    mlflow.set_registry_uri(elsewhere)
+    local = resolve("models:/callqa-ser@champion", "ser", uri)
+    assert local.name == "ser.onnx" and local.read_bytes() == b"onnx"
+    assert resolve(tmp_path / "plain.onnx", "ser", uri) == tmp_path / "plain.onnx"  # a file stays a file
+    with pytest.raises(ValueError, match="callqa-asr@champion"):
+        resolve("models:/callqa-asr@champion", "asr", uri)
