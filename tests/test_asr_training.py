@@ -15,7 +15,7 @@ from callqa.models.asr.decoding import greedy_ids
 from callqa.models.tokenizer import CharTokenizer, normalize
 from callqa.training.asr_data import AsrDataset, Item, collate
 from callqa.training.asr_module import AsrModule
-from callqa.training.sampler import DurationBatchSampler
+from callqa.training.sampler import DurationBatchSampler, share
 
 TINY = {
     "d_model": 96,
@@ -36,6 +36,18 @@ def test_duration_batches_cover_everything_once() -> None:
     assert all(max(durations[i] for i in b) * len(b) <= 10.0 or len(b) == 1 for b in batches)
     s.set_epoch(1)
     assert sorted(map(tuple, s)) == sorted(map(tuple, batches))
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_ranks_share_an_epoch_once_and_in_step(world: int) -> None:
+    rng = np.random.default_rng(world)
+    durations = list(rng.uniform(0.5, 9.0, size=101))
+    s = DurationBatchSampler(durations, max_seconds=20.0, shuffle=True, seed=3)
+    per_rank = [share(list(s.batches), r, world) for r in range(world)]
+    assert len({len(b) for b in per_rank}) == 1  # every rank takes the same number of steps
+    seen = sorted(i for batches in per_rank for b in batches for i in b)
+    assert seen == list(range(len(durations)))  # every utterance once, none dropped
+    assert all(batches and all(batches) for batches in per_rank)
 
 
 @pytest.mark.slow  # 300 optimiser steps; the default suite trains single steps (test_asr_cli)

@@ -2,7 +2,9 @@
 
 Sorting into duration buckets keeps padding small; capping the padded seconds per batch keeps memory
 flat whether a batch holds short acknowledgements or long complaints. Under DDP each rank takes every
-world_size-th batch of the same shuffled list, so ranks see disjoint data in step.
+world_size-th batch of the same shuffled list, so ranks see disjoint data in step; the batches left
+over when their number does not divide by the world size are pooled and dealt out again, one more
+batch a rank, so every utterance is seen once an epoch and every rank takes the same number of steps.
 """
 
 from __future__ import annotations
@@ -58,10 +60,24 @@ class DurationBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             np.random.default_rng((self.seed, self.epoch)).shuffle(order)
         rank, world = self._rank()
-        usable = len(order) - len(order) % world if world > 1 else len(order)
-        for k in order[rank:usable:world]:
-            yield self.batches[k]
+        yield from share([self.batches[k] for k in order], rank, world)
 
     def __len__(self) -> int:
-        _, world = self._rank()
-        return len(self.batches) // world if world > 1 else len(self.batches)
+        rank, world = self._rank()
+        return len(share(self.batches, rank, world))
+
+
+def share(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """Rank ``rank``'s batches of ``batches``: every ``world``-th one, then its part of the leftovers."""
+    if world == 1:
+        return batches
+    whole = len(batches) - len(batches) % world
+    mine = batches[rank:whole:world]
+    rest = [i for b in batches[whole:] for i in b]
+    if len(rest) >= world:
+        mine = [*mine, rest[rank::world]]
+    elif rest:
+        if not whole:
+            raise ValueError(f"{len(rest)} utterance(s) cannot be shared among {world} ranks")
+        mine = [*mine[:-1], mine[-1] + rest[rank : rank + 1]]  # too few for a batch each: one more item
+    return mine
