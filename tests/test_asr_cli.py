@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -170,3 +171,26 @@ def test_schedule_sized_in_epochs_ends_at_its_floor(
     )
     assert cli.model.hparams.total_steps is None and cli.trainer.global_step == 4
     assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.05 * cli.model.hparams.lr)
+
+
+def test_two_cpu_processes_train_an_epoch_seeing_every_utterance_once(
+    tiny_corpus: Path, tmp_path: Path, isolated_run: list[str]
+) -> None:
+    """Lightning DDP on gloo, two spawned CPU processes: the ranks split the epoch between them."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    probe = {"class_path": "tests.ddp_probe.SeenIds", "init_args": {"folder": str(seen)}}
+    cli = _tiny_quickstart_run(
+        tiny_corpus,
+        isolated_run,
+        1.0,
+        "--trainer.strategy=ddp_spawn",
+        "--trainer.devices=2",
+        "--trainer.accelerator=cpu",
+        f"--trainer.callbacks+={json.dumps(probe)}",
+    )
+    ranks = [p.read_text(encoding="utf-8").split("\n") for p in sorted(seen.glob("rank*-of-2.txt"))]
+    assert len(ranks) == 2 and all(ranks)
+    ids = [i for r in ranks for i in r]
+    expected = cli.datamodule.train_dataloader().batch_sampler.durations.size
+    assert len(ids) == len(set(ids)) == expected
