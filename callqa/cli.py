@@ -367,9 +367,9 @@ def transcribe(
     if emotion and ser_model is None:
         raise typer.BadParameter("--emotion needs --ser-model SER.onnx", param_hint="--ser-model")
     ser = ser_model if emotion else None
-    pipeline = _pipeline(
+    pipeline = _pipeline_spec(
         model, ser, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw
-    )
+    ).build()
     speakers = {AGENT: agent_channel, CUSTOMER: 1 - agent_channel}
     failed = 0
     for path in files:
@@ -395,7 +395,7 @@ def _check_channel(agent_channel: int) -> None:
         raise typer.BadParameter(f"{agent_channel}: use 0 or 1", param_hint="--agent-channel")
 
 
-def _pipeline(
+def _pipeline_spec(
     model: Path,
     ser_model: Path | None,
     vad: str,
@@ -408,51 +408,12 @@ def _pipeline(
     length_bonus: float,
     raw: bool,
 ):
-    """The call pipeline that transcribe, score and serve share, built from their common options."""
-    from callqa.serving.asr_onnx import OnnxAsr, load_asr
-    from callqa.serving.pipeline import CallPipeline
-    from callqa.serving.vad import load_vad
+    """The call pipeline that transcribe, score and serve share, from their common options."""
+    from callqa.serving.spec import PipelineSpec
 
-    asr = load_asr(model, threads)
-    ser = None
-    if ser_model is not None:
-        from callqa.serving.ser_onnx import load_ser
-
-        ser = load_ser(ser_model, threads)
-    return CallPipeline(
-        asr,
-        load_vad(vad, threads or 1),
-        ser,
-        max_segment=max_segment,
-        beam=beam,
-        hotwords=asr.hotwords(hotword) if hotword and isinstance(asr, OnnxAsr) else None,
-        lm=asr.language_model(lm, lm_weight, length_bonus) if lm and isinstance(asr, OnnxAsr) else None,
-        raw=raw,
-    )
-
-
-def _scorer(pipeline, rubric: Path | None, qa_model: Path | None, raw: bool, agent_channel: int, spot: bool):
-    """The scorer that score and serve share: the rubric's rules, the QA model, and the pipeline set
-    to spot the rubric's phrases in the posteriors of each turn (a CTC model's; other engines do not)."""
-    from callqa.data.rubric import load_rubric
-    from callqa.qa.rules import RuleSet
-    from callqa.serving.asr_onnx import OnnxAsr
-    from callqa.serving.qa_onnx import load_qa_model
-    from callqa.serving.score import Scorer
-
-    _check_channel(agent_channel)
-    sheet = load_rubric(rubric)
-    source = str(rubric or "default rubric")
-    if pipeline is not None and spot and isinstance(pipeline.asr, OnnxAsr):
-        pipeline.keywords = pipeline.asr.spotter(RuleSet(sheet, source).phrases())
-    return Scorer(
-        sheet,
-        pipeline,
-        raw=raw,
-        rubric_source=source,
-        agent_channel=agent_channel,
-        model=load_qa_model(qa_model) if qa_model is not None else None,
-        model_path=qa_model,
+    hotwords = tuple(hotword or ())
+    return PipelineSpec(
+        model, ser_model, vad, max_segment, beam, hotwords, threads, lm, lm_weight, length_bonus, raw
     )
 
 
@@ -493,19 +454,36 @@ def score(
             help="Spot the rubric's phrases in the ASR posteriors, not only the best-path text (CTC models)."
         ),
     ] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Score on Ray Data: '' for a local Ray, or a cluster ADDRESS (ray://host:10001); needs the "
+            "ray extra."
+        ),
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="Scoring actors on Ray, each with its own sessions.")] = 2,
 ) -> None:
     """Judge whole calls by the rubric: turns, emotions, rule events with their evidence, item scores,
     total, band and fatal items, one record per call. Resumes an interrupted run; a bad call goes to
     the errors file and the rest go on (exit code 1 if any failed)."""
     from callqa.serving.score import score_batch
+    from callqa.serving.spec import ScorerSpec
 
+    _check_channel(agent_channel)
     pipeline = None
     if model is not None:
-        pipeline = _pipeline(
+        pipeline = _pipeline_spec(
             model, ser_model, vad, max_segment, beam, hotword, threads, lm, lm_weight, length_bonus, raw=True
         )
-    scorer = _scorer(pipeline, rubric, qa_model, raw, agent_channel, spot)
-    report = score_batch(scorer, inputs, out, errors, from_text=model is None)
+    spec = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, spot)
+    if ray is not None:
+        from callqa.serving.score_ray import score_batch_ray
+
+        report = score_batch_ray(
+            spec, inputs, out, errors, from_text=model is None, address=ray or None, workers=ray_workers
+        )
+    else:
+        report = score_batch(spec.build(), inputs, out, errors, from_text=model is None)
     log.info(
         "%d call(s) scored into %s%s",
         report.scored,
@@ -594,6 +572,7 @@ def serve(
 
     from callqa.serving.app import Limits, create_app
     from callqa.serving.registry import resolve
+    from callqa.serving.spec import ScorerSpec
 
     uri = tracking_uri or default_tracking_uri()
     model = resolve(model, "asr", uri)
@@ -603,8 +582,11 @@ def serve(
     # one onnxruntime thread pool per worker share of the cores: on 2 cores with 2 workers, one thread
     # each scored 2.5 call-minutes a wall-second where the default (every core each) scored 1.8
     threads = threads or max(1, (os.cpu_count() or 1) // max_concurrent)
-    pipeline = _pipeline(model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True)
-    scorer = _scorer(pipeline, rubric, qa_model, raw, agent_channel, spot=True)
+    _check_channel(agent_channel)
+    pipeline = _pipeline_spec(
+        model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True
+    )
+    scorer = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, spot=True).build()
     limits = Limits(max_upload_mb, max_call_minutes, max_concurrent, max_queue, timeout)
     app_ = create_app(scorer, limits, api_key)
     log.info(

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,10 +167,39 @@ def score_batch(
 ) -> BatchReport:
     """Score every call of ``inputs`` into ``out`` (JSONL), resuming an interrupted run of the same
     command. Failures go to ``errors`` (default ``OUT`` with ``.errors.jsonl``), one line each."""
+
+    def here(todo: list[Job]) -> Iterator[tuple[Job, CallScore | str]]:
+        for job in todo:
+            yield job, attempt(scorer, job)
+
+    return run_batch(scorer.provenance(not from_text), inputs, out, here, errors, from_text, progress)
+
+
+def attempt(scorer: Scorer, job: Job) -> CallScore | str:
+    """The call's score, or why it could not be scored (naming its file)."""
+    try:
+        return scorer.score(job)
+    except (AudioError, SchemaError, OSError, ValueError) as err:
+        message = " ".join(str(err).split())
+        where = str(job.path or job.id)
+        return message if where in message else f"{where}: {message}"
+
+
+def run_batch(
+    provenance: Mapping[str, object],
+    inputs: Sequence[Path],
+    out: Path,
+    results: Callable[[list[Job]], Iterable[tuple[Job, CallScore | str]]],
+    errors: Path | None = None,
+    from_text: bool = False,
+    progress: bool = True,
+) -> BatchReport:
+    """The batch around any way of scoring: resume from ``OUT.partial``, write each result as it comes
+    (in the calls' order), list failures, rename at the end. ``results`` scores the calls still to do."""
     out = Path(out)
     errors = Path(errors) if errors is not None else out.with_suffix(".errors.jsonl")
     partial = out.with_name(out.name + ".partial")
-    done = _finished_ids(partial, scorer.provenance(not from_text))
+    done = _finished_ids(partial, provenance)
     todo = [j for j in jobs(inputs, from_text) if j.id not in done]
     if done:
         log.info("resuming %s: %d call(s) already scored", partial, len(done))
@@ -178,20 +207,12 @@ def score_batch(
     unjudged = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as fh:
-        for job in tqdm(todo, desc="scoring", unit="call", disable=not progress):
-            try:
-                score = scorer.score(job)
-            except (AudioError, SchemaError, OSError, ValueError) as err:
-                message = " ".join(str(err).split())
-                where = str(job.path or job.id)
-                failed.append(
-                    {
-                        "id": job.id,
-                        "input": where,
-                        "error": message if where in message else f"{where}: {message}",
-                    }
-                )
-                log.error("%s", failed[-1]["error"])
+        for job, score in tqdm(
+            results(todo), total=len(todo), desc="scoring", unit="call", disable=not progress
+        ):
+            if isinstance(score, str):
+                failed.append({"id": job.id, "input": str(job.path or job.id), "error": score})
+                log.error("%s", score)
                 continue
             if not score.judged:
                 unjudged += 1

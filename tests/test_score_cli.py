@@ -168,3 +168,22 @@ def test_a_killed_batch_resumes_to_what_an_uninterrupted_run_writes(
     resumed = records(out)
     assert len({r["id"] for r in resumed}) == len(resumed) == total
     assert resumed == records(tmp_path / "whole.jsonl")
+
+
+def test_ray_scores_the_same_records_as_the_local_path(tiny_corpus: Path, tmp_path: Path) -> None:
+    """``--ray ''`` starts a local Ray, scores on a pool of two actors and writes what the local path
+    writes, in the same order; a rerun resumes from the finished file's partial like the local path."""
+    pytest.importorskip("ray")
+    runner = CliRunner()
+    local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert runner.invoke(app, ["score", str(tiny_corpus), "--out", str(local)]).exit_code == 0
+    result = runner.invoke(
+        app, ["score", str(tiny_corpus), "--out", str(on_ray), "--ray", "", "--ray-workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+
+    def records(path: Path) -> list[dict]:
+        rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
+        return [{k: v for k, v in r.items() if k != "processing_seconds"} for r in rows]
+
+    assert records(on_ray) == records(local) and len(records(local)) > 1
