@@ -254,7 +254,7 @@ def _finished_ids(partial: Path, expected: Mapping[str, object]) -> set[str]:
         for n, line in enumerate(fh, 1):
             try:
                 rec = json.loads(line)
-                ids.add(rec["id"])
+                call_id = rec["id"]
                 got = _provenance(rec["rubric"], rec.get("masked", False), rec.get("models", {}))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 break
@@ -268,6 +268,7 @@ def _finished_ids(partial: Path, expected: Mapping[str, object]) -> set[str]:
                 raise ValueError(
                     f"{partial}:{n}: scored with another set-up ({diff}); delete the file to score afresh"
                 )
+            ids.add(call_id)
             good.append(line if line.endswith("\n") else line + "\n")
     partial.write_text("".join(good), encoding="utf-8")
     return ids

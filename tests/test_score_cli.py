@@ -187,3 +187,14 @@ def test_ray_scores_the_same_records_as_the_local_path(tiny_corpus: Path, tmp_pa
         return [{k: v for k, v in r.items() if k != "processing_seconds"} for r in rows]
 
     assert records(on_ray) == records(local) and len(records(local)) > 1
+
+
+def test_a_partial_line_that_cannot_be_read_whole_is_scored_again(tmp_path: Path) -> None:
+    """A line with an id but no rubric is dropped from the partial file, and its call is not counted
+    as done: counting it would leave the call out of the finished file for good."""
+    from callqa.serving.score import _finished_ids
+
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text('{"id": "C1"}\n', encoding="utf-8")
+    assert _finished_ids(partial, {"rubric": "default 1", "masked": True}) == set()
+    assert partial.read_text(encoding="utf-8") == ""
