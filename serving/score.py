@@ -172,7 +172,7 @@ def score_batch(
         for job in todo:
             yield job, attempt(scorer, job)
 
-    return run_batch(scorer.provenance(not from_text), inputs, out, here, errors, from_text, progress)
+    return run_batch(lambda: scorer.provenance(not from_text), inputs, out, here, errors, from_text, progress)
 
 
 def attempt(scorer: Scorer, job: Job) -> CallScore | str:
@@ -186,7 +186,7 @@ def attempt(scorer: Scorer, job: Job) -> CallScore | str:
 
 
 def run_batch(
-    provenance: Mapping[str, object],
+    provenance: Callable[[], Mapping[str, object]],
     inputs: Sequence[Path],
     out: Path,
     results: Callable[[list[Job]], Iterable[tuple[Job, CallScore | str]]],
@@ -195,7 +195,8 @@ def run_batch(
     progress: bool = True,
 ) -> BatchReport:
     """The batch around any way of scoring: resume from ``OUT.partial``, write each result as it comes
-    (in the calls' order), list failures, rename at the end. ``results`` scores the calls still to do."""
+    (in the calls' order), list failures, rename at the end. ``results`` scores the calls still to do;
+    ``provenance`` says what set-up scores them, asked only when there is a partial file to check."""
     out = Path(out)
     errors = Path(errors) if errors is not None else out.with_suffix(".errors.jsonl")
     partial = out.with_name(out.name + ".partial")
@@ -241,7 +242,7 @@ def _provenance(
     }
 
 
-def _finished_ids(partial: Path, expected: Mapping[str, object]) -> set[str]:
+def _finished_ids(partial: Path, provenance: Callable[[], Mapping[str, object]]) -> set[str]:
     """Ids of the complete lines of an interrupted run; a torn last line is dropped from the file.
 
     Lines written with another rubric, masking or model are refused rather than kept: a batch that
@@ -249,6 +250,7 @@ def _finished_ids(partial: Path, expected: Mapping[str, object]) -> set[str]:
     heard by three set-ups). A line scored from text compares only what text scoring uses."""
     if not partial.is_file():
         return set()
+    expected = provenance()
     ids, good = set(), []
     with open(partial, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):

@@ -4,7 +4,7 @@ A pool of actors each builds its own scorer from the :class:`~callqa.serving.spe
 (onnxruntime sessions do not travel; the spec does) and scores one call per row. The driver keeps
 the batch's bookkeeping (resume, order, errors file, atomic rename) in :func:`run_batch`, so the
 output equals the local path's line for line. Every node must see the models and the audio at the
-paths given (a shared filesystem), and the driver too, which checks a resumed file's set-up.
+paths given (a shared filesystem), and the driver too when it resumes, to check the partial file's set-up.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def score_batch_ray(
                 result: dict[str, Any] = json.loads(row["result"])
                 yield job, result["error"] if "error" in result else CallScore.model_validate(result["score"])
 
+        # the driver builds a scorer only to check a partial file's set-up, not to score
         return run_batch(
-            spec.build().provenance(not from_text), inputs, out, on_ray, errors, from_text, progress
+            lambda: spec.build().provenance(not from_text), inputs, out, on_ray, errors, from_text, progress
         )
     finally:
         if started:

@@ -196,5 +196,5 @@ def test_a_partial_line_that_cannot_be_read_whole_is_scored_again(tmp_path: Path
 
     partial = tmp_path / "out.jsonl.partial"
     partial.write_text('{"id": "C1"}\n', encoding="utf-8")
-    assert _finished_ids(partial, {"rubric": "default 1", "masked": True}) == set()
+    assert _finished_ids(partial, lambda: {"rubric": "default 1", "masked": True}) == set()
     assert partial.read_text(encoding="utf-8") == ""
