@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callqa.export.asr_report import PARITY_TOLERANCE
-
 log = logging.getLogger(__name__)
 
 ALIAS = "champion"
@@ -79,7 +77,7 @@ def evidence(kind: str, export: Path, evaluation: Path) -> Evidence:
     if not meta_path.is_file():
         raise ValueError(f"{export}: no export.json (export the model with callqa export {kind} first)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    ev.parity = _parity_passed(meta.get("parity") or {})
+    ev.parity = bool((meta.get("parity") or {}).get("passed"))  # every export records its own verdict
     int8 = meta.get("int8") or {}
     if "cer_change" in int8:
         ev.int8_cost = float(int8["cer_change"])
@@ -90,13 +88,6 @@ def evidence(kind: str, export: Path, evaluation: Path) -> Evidence:
         raise ValueError(f"{export}: no {onnx_file.name}")
     ev.files = [str(onnx_file), str(meta_path)]
     return ev
-
-
-def _parity_passed(parity: dict[str, Any]) -> bool:
-    if "passed" in parity:
-        return bool(parity["passed"])
-    cases = parity.get("cases") or []
-    return bool(cases) and all(c["same_text"] and c["max_abs_diff"] <= PARITY_TOLERANCE for c in cases)
 
 
 def decide(

@@ -32,6 +32,7 @@ DATATYPES: dict[str, tuple[str, str]] = {
     "FP64": ("float64", "tensor(double)"),
 }
 OIP_OF_ORT = {ort: oip for oip, (_, ort) in DATATYPES.items()}
+OIP_OF_NUMPY = {np_name: oip for oip, (np_name, _) in DATATYPES.items()}
 
 
 class InferError(ValueError):
@@ -113,24 +114,17 @@ def run(request: InferRequest, session: Any, model: str, max_elements: int) -> d
     inputs = feed(request, session, max_elements)
     try:
         arrays = session.run(wanted, inputs)
-    except (
-        Fail,
-        InvalidArgument,
-        RuntimeException,
-    ) as err:  # e.g. a wave shorter than the front-end's window
+    # a graph can refuse inputs that fit its signature: a wave shorter than the front-end's window
+    except (Fail, InvalidArgument, RuntimeException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InferError(f"the model could not run on these inputs: {first}") from None
     outputs = [
         {
             "name": name,
             "shape": list(a.shape),
-            "datatype": OIP_OF_ORT.get(f"tensor({_ort_name(a.dtype)})", str(a.dtype)),
+            "datatype": OIP_OF_NUMPY.get(str(a.dtype), str(a.dtype)),
             "data": a.ravel().tolist(),
         }
         for name, a in zip(wanted, arrays, strict=True)
     ]
     return {"model_name": model, "id": request.id, "outputs": outputs}
-
-
-def _ort_name(dtype: np.dtype) -> str:
-    return {"float32": "float", "float64": "double"}.get(str(dtype), str(dtype))
