@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -153,11 +153,7 @@ def create_app(
             raise ApiError(400, f"model {name!r} is not an ONNX graph: nothing to infer on", "not_a_graph")
         async with workers.slot():
             try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(oip.run, req, session, name, max_elements), limits.timeout_s
-                )
-            except TimeoutError:
-                raise ApiError(504, f"inference took longer than {limits.timeout_s:g} s", "timeout") from None
+                return await _in_thread(limits, "inference", oip.run, req, session, name, max_elements)
             except oip.InferError as err:
                 raise ApiError(400, f"{name}: {err}", "bad_tensor") from None
 
@@ -183,11 +179,7 @@ def create_app(
                 path = await _save(audio, folder, limits)
                 job = Job(str(meta.get("id") or path.stem), path, meta.get("speakers"))
                 try:
-                    score = await asyncio.wait_for(asyncio.to_thread(scorer.score, job), limits.timeout_s)
-                except TimeoutError:
-                    raise ApiError(
-                        504, f"scoring took longer than {limits.timeout_s:g} s", "timeout"
-                    ) from None
+                    score = await _in_thread(limits, "scoring", scorer.score, job)
                 except (AudioError, SchemaError, ValueError) as err:
                     raise ApiError(422, _without(str(err), folder), "not_a_call") from None
             finally:
@@ -199,6 +191,14 @@ def create_app(
         return score.to_json()
 
     return app
+
+
+async def _in_thread(limits: Limits, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, so the event loop keeps answering; 504 past the timeout."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args), limits.timeout_s)
+    except TimeoutError:
+        raise ApiError(504, f"{what} took longer than {limits.timeout_s:g} s", "timeout") from None
 
 
 def _authorised(request: Request, key: str) -> bool:
@@ -352,12 +352,12 @@ def _metadata(raw: str | None) -> dict[str, Any]:
 
 
 async def _save(upload: UploadFile, folder: Path, limits: Limits) -> Path:
-    """Copy the upload into ``folder`` under its own (sanitised) name, refusing it once it passes the size
-    limit, then check what the decoder says it holds before any of it is decoded."""
+    """Copy the upload into ``folder`` under its own (sanitised) name (its size was limited as it
+    arrived, by :class:`BodyLimit`), then check what the decoder says it holds before decoding it."""
     name = re.sub(r"[^\w.\-]", "_", Path(upload.filename or "call.wav").name)[-100:] or "call.wav"
     path = folder / name
     size = 0
-    with open(path, "wb") as fh:  # the body's size was limited as it arrived (BodyLimit)
+    with open(path, "wb") as fh:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             fh.write(chunk)
