@@ -52,7 +52,7 @@ def _oof_scores(z: np.ndarray, p: np.ndarray, c: float, splits: list[list]) -> n
     return out
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
@@ -62,7 +62,7 @@ def _with_prior(prior: np.ndarray, evidence: np.ndarray, fixed: np.ndarray, p: n
     a call whose recording plainly shows the defect but whose one inspector missed it is no longer
     taught as clean. Overridden labels (re-check, appeal) stay as they are."""
     q = np.clip(prior, 1e-4, 1 - 1e-4)
-    post = 1 / (1 + np.exp(-(np.log(q / (1 - q)) + evidence)))
+    post = sigmoid(np.log(q / (1 - q)) + evidence)
     return np.where(fixed, p, post)
 
 
@@ -118,20 +118,20 @@ def fit_item(
         ]
         best_loss = np.inf
         for cand in [c] if c is not None else C_GRID:
-            q = np.clip(_sigmoid(_oof_scores(z, p, cand, splits)), 1e-6, 1 - 1e-6)
+            q = np.clip(sigmoid(_oof_scores(z, p, cand, splits)), 1e-6, 1 - 1e-6)
             loss = float(-np.mean(p * np.log(q) + (1 - p) * np.log(1 - q)))
             if loss < best_loss - 1e-9:
                 best_loss, c = loss, cand
         assert c is not None
         for _ in range(rounds):  # the model's own view of each call becomes the prior of its labels
-            prior = _sigmoid(_oof_scores(z, p, c, splits)).mean(0)
+            prior = sigmoid(_oof_scores(z, p, c, splits)).mean(0)
             p = _with_prior(prior, evidence, fixed, p)
         y = p >= 0.5
         model = _soft_fit(z, p, c)
         oof = _oof_scores(z, p, c, splits).ravel()
         pooled_y = np.tile(y, repeats)
         platt = platt_scaling(oof, pooled_y)
-        calibrated = _sigmoid(platt[0] * oof + platt[1])
+        calibrated = sigmoid(platt[0] * oof + platt[1])
         # F1 for every item, fatal ones included: a fatal item's recall comes from its rule, whose
         # finding stands whatever the model says (qa.sheet.model_items); a model threshold pushed
         # down for recall flagged calls that merely came near a forbidden phrase (qa-eval precision

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from callqa.models.qa.features import item_feature_names
 from callqa.models.qa.turn_inputs import INPUT_NAMES
 from callqa.models.registry import build_qa_model
-from callqa.training.qa_linear import MIN_POSITIVES, best_threshold, platt_scaling
+from callqa.training.qa_linear import MIN_POSITIVES, best_threshold, platt_scaling, sigmoid
 from callqa.training.schedule import schedule_length, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,6 @@ def calibrate(logits: np.ndarray, targets: np.ndarray, items: list[str]) -> dict
             out[item] = {"platt": [1.0, 0.0], "threshold": 0.5, "positives": int(y.sum())}
             continue
         a, b = platt_scaling(logits[:, k], y)
-        p = 1 / (1 + np.exp(-(a * logits[:, k] + b)))
+        p = sigmoid(a * logits[:, k] + b)
         out[item] = {"platt": [a, b], "threshold": best_threshold(p, y), "positives": int(y.sum())}
     return out
