@@ -575,9 +575,12 @@ def serve(
     from callqa.serving.spec import ScorerSpec
 
     uri = tracking_uri or default_tracking_uri()
-    model = resolve(model, "asr", uri)
-    ser_model = resolve(ser_model, "ser", uri) if ser_model else None
-    qa_model = resolve(qa_model, "qa", uri) if qa_model else None
+    sources: dict[str, str] = {}
+    model, sources["asr"] = resolve(model, "asr", uri)
+    if ser_model:
+        ser_model, sources["ser"] = resolve(ser_model, "ser", uri)
+    if qa_model:
+        qa_model, sources["qa"] = resolve(qa_model, "qa", uri)
 
     # one onnxruntime thread pool per worker share of the cores: on 2 cores with 2 workers, one thread
     # each scored 2.5 call-minutes a wall-second where the default (every core each) scored 1.8
@@ -586,7 +589,7 @@ def serve(
     pipeline = _pipeline_spec(
         model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True
     )
-    scorer = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, spot=True).build()
+    scorer = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, True, tuple(sources.items())).build()
     limits = Limits(max_upload_mb, max_call_minutes, max_concurrent, max_queue, timeout)
     app_ = create_app(scorer, limits, api_key)
     log.info(

@@ -218,6 +218,8 @@ def evaluate_asr(
             {**asdict(r), "ref": mask_pii(r.ref), "hyp": mask_pii(r.hyp), "cer": r.cer}
             for r in sorted(rows, key=lambda r: (-r.cer, r.id))[:worst]
         ],
+        # what a paired comparison with another model recomputes the CER from (evaluation.paired)
+        "per_item": {r.id: [r.errors, len(r.ref)] for r in rows if r.ref},
     }
     if hotwords and isinstance(asr, OnnxAsr):
         report["hotwords"] = hotword_effect(asr, corpus, utts, hotwords, max(beam, 8))

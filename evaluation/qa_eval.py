@@ -197,6 +197,8 @@ def evaluate_qa(
             )
         ref = cons.totals()
         report["totals"]["model_vs_consensus"] = total_metrics(on_heard.totals[sel], ref, minimums, n_boot)
+        pairs = zip(cons.call_ids, on_heard.totals[sel], ref, strict=True)
+        report["per_item"] = {cid: [float(m), float(r)] for cid, m, r in pairs}
         report["totals"]["model_expected_vs_consensus"] = total_metrics(
             on_heard.expected[sel], ref, minimums, n_boot
         )

@@ -58,7 +58,7 @@ def evaluate_ser(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     c = Corpus(corpus)
-    probs, labels, _, ser = predict_split(model, c, split, threads)
+    probs, labels, ids, ser = predict_split(model, c, split, threads)
     m = classification_metrics(labels, probs.argmax(1), len(EMOTIONS))
     m["ece"] = ece(probs, labels)
     at = coverage_curve(probs, labels, np.array([ser.threshold]))[0]
@@ -74,6 +74,7 @@ def evaluate_ser(
         "threshold": ser.threshold,
         "at_threshold": at,
         "coverage_curve": curve,
+        "per_item": {i: [int(y), int(p)] for i, y, p in zip(ids, labels, probs.argmax(1), strict=True)},
     }
     write_json(out / "metrics.json", report)
     png = plot_confusion(np.array(m["confusion"]), list(EMOTIONS), out / "confusion.png")

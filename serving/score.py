@@ -78,15 +78,19 @@ class Scorer:
         agent_channel: int = CHANNEL_OF["agent"],
         model: QaModel | None = None,
         model_path: str | os.PathLike[str] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self.pipeline, self.raw, self.model = pipeline, raw, model
+        #: Kind -> what a record names as the model's path where it is not the file loaded: a
+        #: registry version (``models:/callqa-asr/3``) rather than the temporary folder it came to.
+        self.sources = dict(sources or {})
         self.rules = RuleSet(rubric, rubric_source)
         self.model_info: ModelInfo | None = None
         if model is not None:
             check_model_rubric(model, rubric, rubric_source)
             self.model_info = ModelInfo(
                 kind=model.kind,
-                path=os.fspath(model_path) if model_path else None,
+                path=self.sources.get("qa") or (os.fspath(model_path) if model_path else None),
                 version=model.version,
             )
         self.default_speakers = {"agent": agent_channel, "customer": 1 - agent_channel}
@@ -97,10 +101,16 @@ class Scorer:
 
     def model_infos(self, from_audio: bool) -> dict[str, ModelInfo]:
         """The models a record scored now names: the pipeline's (from audio) and the QA model."""
-        models = dict(self.pipeline.models()) if from_audio and self.pipeline is not None else {}  # type: ignore[attr-defined]
+        models = self._named(self.pipeline.models()) if from_audio and self.pipeline is not None else {}  # type: ignore[attr-defined]
         if self.model_info is not None:
             models["qa"] = self.model_info
         return models
+
+    def _named(self, models: Mapping[str, ModelInfo]) -> dict[str, ModelInfo]:
+        return {
+            k: m.model_copy(update={"path": self.sources[k]}) if k in self.sources else m
+            for k, m in models.items()
+        }
 
     def provenance(self, from_audio: bool) -> dict[str, object]:
         """What a record scored now would say made it: rubric, masking and models (by kind, file,
@@ -131,7 +141,7 @@ class Scorer:
         out.masked = not self.raw
         if result is not None:
             out.call = result if self.raw else masked(result)
-            out.models = dict(result.models)
+            out.models = self._named(result.models)
             out.warnings = list(result.warnings) + out.warnings
         if self.model_info is not None:
             out.models["qa"] = self.model_info

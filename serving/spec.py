@@ -57,6 +57,8 @@ class ScorerSpec:
     agent_channel: int = 0
     #: Spot the rubric's phrases in the posteriors of each turn (a CTC model's; other engines do not).
     spot: bool = True
+    #: (kind, source) pairs: what records name as a model's path where the file came from elsewhere.
+    sources: tuple[tuple[str, str], ...] = ()
 
     def build(self) -> Scorer:
         from callqa.data.rubric import load_rubric
@@ -77,4 +79,5 @@ class ScorerSpec:
             agent_channel=self.agent_channel,
             model=load_qa_model(self.qa_model) if self.qa_model is not None else None,
             model_path=self.qa_model,
+            sources=dict(self.sources),
         )

@@ -331,3 +331,17 @@ def test_model_versions_are_the_loaded_ones(client: TestClient) -> None:
     assert client.get("/v2/models/vad/versions/1/ready").json() == {"name": "vad", "ready": True}
     r = client.get("/v2/models/vad/versions/7/ready")
     assert r.status_code == 404 and "loaded: 1" in r.json()["error"]
+
+
+def test_a_record_names_the_registry_version_its_models_came_from(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    """Served from ``models:/NAME@champion``, a record names the version, not the temporary folder the
+    model was downloaded to; a model loaded from a file keeps its path."""
+    pipeline = CallPipeline(SpyAsr(), load_vad("energy"), FakeSer(), raw=True)
+    scorer = Scorer(load_rubric(), pipeline, sources={"asr": "models:/callqa-asr/3"})
+    call = tiny_calls[0]
+    record = scorer.score(Job(call.id, tiny_corpus / call.audio))
+    assert record.models["asr"].path == "models:/callqa-asr/3"
+    assert scorer.model_infos(from_audio=True)["asr"].path == "models:/callqa-asr/3"
+    assert record.models["ser"].path == pipeline.models()["ser"].path
