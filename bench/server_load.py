@@ -15,8 +15,6 @@ Figures are for the machine the bench runs on; compare rows of one run.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,39 +27,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from pipeline_rtf import build_call
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from callqa.serving.client import LocalServer
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
-    cmd = [str(Path(sys.executable).parent / "callqa"), "serve", "-m", str(args.model), "--port", str(port)]
-    cmd += ["--max-concurrent", str(args.max_concurrent)]
+def server_args(args: argparse.Namespace) -> list[str]:
+    out = ["-m", str(args.model), "--max-concurrent", str(args.max_concurrent)]
     if args.threads:
-        cmd += ["--threads", str(args.threads)]
+        out += ["--threads", str(args.threads)]
     if args.ser_model:
-        cmd += ["--ser-model", str(args.ser_model)]
+        out += ["--ser-model", str(args.ser_model)]
     if args.qa_model:
-        cmd += ["--qa-model", str(args.qa_model)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if server.poll() is not None:
-            raise RuntimeError(f"the server stopped: {server.stderr.read().decode()[-2000:]}")
-    raise RuntimeError("the server did not become ready in 2 minutes")
+        out += ["--qa-model", str(args.qa_model)]
+    return out
 
 
 def post(client: httpx.Client, url: str, audio: bytes) -> tuple[float, int]:
@@ -95,10 +72,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         minute = build_call(args.corpus, 1.0, Path(tmp) / "minute.wav").read_bytes()
         short = build_call(args.corpus, args.soak_seconds / 60, Path(tmp) / "short.wav").read_bytes()
-    port = free_port()
-    server = start_server(args, port)
-    url = f"http://127.0.0.1:{port}/v1/calls:score"
-    try:
+    with LocalServer(server_args(args)) as server:
+        url = f"{server.url}/v1/calls:score"
         burst(url, minute, 2, 1)  # warm the sessions
         threads = args.threads or "cores / workers"
         print(
@@ -117,17 +92,14 @@ def main() -> None:
                 best, best_rate = c, rate
         if args.soak:
             burst(url, short, 50, best)
-            before = rss_mb(server.pid)
+            before = server.rss_mb()
             _, status, wall = burst(url, short, args.soak, best)
-            after = rss_mb(server.pid)
+            after = server.rss_mb()
             errors = sum(s != 200 for s in status)
             print(
                 f"soak: {args.soak} calls of {args.soak_seconds:g} s at concurrency {best} in {wall:.0f} s, "
                 f"{errors} errors; RSS {before:.0f} -> {after:.0f} MB ({100 * (after / before - 1):+.1f} %)"
             )
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 if __name__ == "__main__":

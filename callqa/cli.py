@@ -568,28 +568,32 @@ def serve(
     """Serve the scoring pipeline over HTTP: POST /v1/calls:score with a recording returns what callqa
     score writes for it; /v2 has the Open Inference Protocol's health and model metadata. The models
     load once, here. Stops on Ctrl-C or SIGTERM after the calls in flight finish."""
+    import tempfile
+
     import uvicorn
 
     from callqa.serving.app import Limits, create_app
     from callqa.serving.registry import resolve
     from callqa.serving.spec import ScorerSpec
 
+    _check_channel(agent_channel)
     uri = tracking_uri or default_tracking_uri()
-    sources: dict[str, str] = {}
-    model, sources["asr"] = resolve(model, "asr", uri)
-    if ser_model:
-        ser_model, sources["ser"] = resolve(ser_model, "ser", uri)
-    if qa_model:
-        qa_model, sources["qa"] = resolve(qa_model, "qa", uri)
-
     # one onnxruntime thread pool per worker share of the cores: on 2 cores with 2 workers, one thread
     # each scored 2.5 call-minutes a wall-second where the default (every core each) scored 1.8
     threads = threads or max(1, (os.cpu_count() or 1) // max_concurrent)
-    _check_channel(agent_channel)
-    pipeline = _pipeline_spec(
-        model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True
-    )
-    scorer = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, True, tuple(sources.items())).build()
+    # registry models are fetched to a folder that lives only while they load: the sessions hold them
+    with tempfile.TemporaryDirectory(prefix="callqa-models-") as fetched:
+        sources: dict[str, str] = {}
+        model, sources["asr"] = resolve(model, "asr", uri, Path(fetched))
+        if ser_model:
+            ser_model, sources["ser"] = resolve(ser_model, "ser", uri, Path(fetched))
+        if qa_model:
+            qa_model, sources["qa"] = resolve(qa_model, "qa", uri, Path(fetched))
+        pipeline = _pipeline_spec(
+            model, ser_model, vad, max_segment, beam, None, threads, None, 0.0, 0.0, raw=True
+        )
+        spec = ScorerSpec(pipeline, rubric, qa_model, raw, agent_channel, True, tuple(sources.items()))
+        scorer = spec.build()
     limits = Limits(max_upload_mb, max_call_minutes, max_concurrent, max_queue, timeout)
     app_ = create_app(scorer, limits, api_key)
     log.info(

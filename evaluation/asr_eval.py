@@ -209,6 +209,7 @@ def evaluate_asr(
     report: dict[str, Any] = {
         "model": str(model),
         "corpus": str(corpus),
+        "corpus_fingerprint": Corpus(corpus).fingerprint,
         "split": split,
         "decoding": decoding,
         "utterances": len(rows),

@@ -162,6 +162,7 @@ def evaluate_qa(
     report: dict[str, Any] = {
         "model": str(model_path),
         "corpus": str(corpus_dir),
+        "corpus_fingerprint": corpus.fingerprint,
         "split": split,
         "calls": len(records),
         "not_judged": unjudged,

@@ -66,6 +66,7 @@ def evaluate_ser(
     report = {
         "model": str(model),
         "corpus": str(corpus),
+        "corpus_fingerprint": c.fingerprint,
         "split": split,
         "turns": len(labels),
         "labels": list(EMOTIONS),

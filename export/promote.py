@@ -58,6 +58,10 @@ class Evidence:
     #: Item id -> what the metric is recomputed from (evaluation.paired); not kept in the registry's
     #: tags, which are short, but in the evaluation report logged beside the model.
     items: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    #: What makes two evaluations comparable: the corpus's fingerprint (its path where it has none,
+    #: as a real export has not) and the split. The path alone would let a regenerated corpus in the
+    #: same folder pass for the same calls.
+    dataset: str = ""
 
     def summary(self) -> dict[str, Any]:
         """The evidence as tagged on a registered version: everything but the per-item rows."""
@@ -87,7 +91,9 @@ def evidence(kind: str, export: Path, evaluation: Path) -> Evidence:
     report = json.loads(Path(evaluation).read_text(encoding="utf-8"))
     metric, value, higher, interval = _metric(kind, report)
     where = f"{report.get('corpus')}:{report.get('split')}"
-    ev = Evidence(kind, metric, value, higher, where, interval, items=per_item(report))
+    data = report.get("corpus_fingerprint")
+    dataset = f"{data}:{report.get('split')}" if data and data != "?" else where
+    ev = Evidence(kind, metric, value, higher, where, interval, items=per_item(report), dataset=dataset)
     export = Path(export)
     if export.is_file() and export.suffix == ".json":  # the transparent QA model: numpy, nothing exported
         ev.parity, ev.files = True, [str(export)]
@@ -130,9 +136,10 @@ def decide(
     if champion is None:
         reasons.append(f"no champion yet: {new.metric} {new.value:.4f} on {new.evaluated_on}")
         return Decision(ok, reasons)
-    if champion.evaluated_on != new.evaluated_on:
+    if (champion.dataset or champion.evaluated_on) != (new.dataset or new.evaluated_on):
         reasons.append(
-            f"NOT COMPARABLE: evaluated on {new.evaluated_on}, the champion on {champion.evaluated_on}"
+            f"NOT COMPARABLE: evaluated on {new.evaluated_on} ({new.dataset}), the champion on "
+            f"{champion.evaluated_on} ({champion.dataset or 'no fingerprint'})"
         )
         return Decision(False, reasons)
     sign = 1.0 if new.higher_is_better else -1.0

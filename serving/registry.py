@@ -4,17 +4,16 @@ imported only when such a reference is given."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 PREFIX = "models:/"
 
 
-def resolve(ref: str | Path, kind: str, tracking_uri: str) -> tuple[Path, str]:
+def resolve(ref: str | Path, kind: str, tracking_uri: str, dst: Path) -> tuple[Path, str]:
     """A local path for ``ref`` and what a result should name as its source: a file as given, or a
-    registry reference downloaded and named by the version it pointed to (``models:/NAME/3``: an
-    alias moves, a version does not). For ``kind`` asr, ser or qa, the path is the file the server
-    loads (the ONNX flavour's model file, or a transparent QA model's JSON)."""
+    registry reference downloaded under ``dst`` and named by the version it pointed to
+    (``models:/NAME/3``: an alias moves, a version does not). For ``kind`` asr, ser or qa, the path
+    is the file the server loads (the ONNX flavour's model file, or a transparent QA model's JSON)."""
     text = str(ref)
     if not text.startswith(PREFIX):
         return Path(ref), text
@@ -29,9 +28,7 @@ def resolve(ref: str | Path, kind: str, tracking_uri: str) -> tuple[Path, str]:
             name, alias = name.split("@", 1)
             version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
         source = f"{PREFIX}{name}/{version}"
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=tempfile.mkdtemp(prefix="callqa-models-")
-        )
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(Path(dst) / kind))
     except mlflow.exceptions.MlflowException as err:
         raise ValueError(f"{text}: not found in {tracking_uri} ({err.message})") from None
     files = sorted(Path(local).rglob("*"))

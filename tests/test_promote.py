@@ -16,7 +16,12 @@ from callqa.export.promote import ALIAS, Evidence, decide
 
 
 def _qa(
-    tmp_path: Path, name: str, qwk: float, corpus: str = "qa-eval", per_item: dict | None = None
+    tmp_path: Path,
+    name: str,
+    qwk: float,
+    corpus: str = "qa-eval",
+    per_item: dict | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[Path, Path]:
     """A transparent QA model file and an evaluation report that gives it ``qwk`` (and ``per_item``
     totals, when given, for the paired interval)."""
@@ -27,6 +32,8 @@ def _qa(
     body = {"corpus": corpus, "split": "test", "totals": {"model_vs_consensus": {"qwk": qwk_ci}}}
     if per_item is not None:
         body["per_item"] = per_item
+    if fingerprint is not None:
+        body["corpus_fingerprint"] = fingerprint
     report.write_text(json.dumps(body), encoding="utf-8")
     return model, report
 
@@ -86,6 +93,9 @@ def test_the_champion_moves_only_for_a_model_that_passes_every_gate(tmp_path: Pa
     assert _promote(uri, "qa", *_qa(tmp_path, "tie", 0.927))[0] == 0
     code, out = _promote(uri, "qa", *_qa(tmp_path, "elsewhere", 0.99, corpus="other-set"))
     assert code == 1 and "NOT COMPARABLE" in out and _champion(uri, "callqa-qa") == "4"
+    # the same folder regenerated with other calls: its fingerprint differs, so it is not the same set
+    code, out = _promote(uri, "qa", *_qa(tmp_path, "regenerated", 0.99, fingerprint="5eed0f"))
+    assert code == 1 and "NOT COMPARABLE" in out and "5eed0f:test" in out
 
 
 def test_parity_and_int8_gates(tmp_path: Path) -> None:
@@ -116,15 +126,15 @@ def test_the_server_finds_the_champion_by_registry_reference(tmp_path: Path) -> 
     elsewhere = f"sqlite:///{tmp_path}/elsewhere.db"  # as in a fresh process: MLflow's globals point away
     mlflow.set_tracking_uri(elsewhere)
     mlflow.set_registry_uri(elsewhere)
-    local, source = resolve("models:/callqa-ser@champion", "ser", uri)
+    local, source = resolve("models:/callqa-ser@champion", "ser", uri, tmp_path / "got")
     assert local.read_bytes() == (tmp_path / "good" / "ser.onnx").read_bytes()  # the ONNX flavour's file
     assert source == "models:/callqa-ser/1"  # what a served record names: the version, not a temp path
     flavours = mlflow.models.get_model_info("models:/callqa-ser@champion").flavors
     assert "onnx" in flavours
     plain = tmp_path / "plain.onnx"
-    assert resolve(plain, "ser", uri) == (plain, str(plain))  # a file stays a file
+    assert resolve(plain, "ser", uri, tmp_path / "got") == (plain, str(plain))  # a file stays a file
     with pytest.raises(ValueError, match="callqa-asr@champion"):
-        resolve("models:/callqa-asr@champion", "asr", uri)
+        resolve("models:/callqa-asr@champion", "asr", uri, tmp_path / "got")
 
 
 def _totals(seed: int, noise: float, n: int = 120) -> dict[str, list[float]]:
