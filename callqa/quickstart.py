@@ -10,11 +10,17 @@
 4. The whole call: the test calls through the call pipeline (VAD, segments, ASR, SER) with the CER of
    its own segments beside the per-utterance CER, the turn tables of two calls, and the hand-written
    set (free wording, 11 industries the generator lacks) turn by turn and through the pipeline.
-Every figure lands in ``summary.json`` of the run folder. Later issues add QA scoring and serving.
+5. Judging: QA models trained on calls the recognisers never heard, measured against the inspectors
+   (callqa/quickstart_qa.py).
+6. Serving: the three models promoted through the registry's gates, ``callqa serve`` started with the
+   champions, the test and evaluation calls scored over HTTP, and where to look next
+   (callqa/quickstart_serve.py).
+Every figure lands in ``summary.json`` of the run folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -25,6 +31,7 @@ from callqa.data.synth.config import load_synth_config, preset_path
 from callqa.data.synth.generate import GENERATOR_VERSION, generate_corpus
 from callqa.evaluation.corpus_report import corpus_stats_report, render_stats
 from callqa.logs import make_console
+from callqa.paths import default_tracking_uri
 from callqa.serving.pipeline import CallPipeline
 
 log = logging.getLogger(__name__)
@@ -52,7 +59,7 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
             "ASR stage skipped: no base checkpoint at %s yet (made by configs/asr/base-cpu.yaml)", base
         )
         return None
-    log.info("stage 2/5: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
+    log.info("stage 2/6: fine-tuning the base ASR checkpoint %s on %s", base, corpus)
     from callqa.evaluation.asr_eval import evaluate_asr
     from callqa.export.asr_report import export_asr
     from callqa.training.asr_cli import train_asr
@@ -82,12 +89,20 @@ def asr_stage(corpus: Path, out: Path, base: Path = BASE_ASR, overrides: tuple[s
     return report
 
 
-def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int | None = None) -> None:
+def run_quickstart(
+    out: Path,
+    preset: str = "small",
+    seed: int = 0,
+    workers: int | None = None,
+    tracking_uri: str | None = None,
+) -> None:
+    """The stages in order; ``tracking_uri``: where the models are registered (default: the project's
+    store, where the training runs are too)."""
     corpus = out / "corpus"
     if _reusable(corpus, preset=preset, seed=seed, generator_version=GENERATOR_VERSION):
         log.info("reusing the %s corpus in %s", preset, corpus)
     else:
-        log.info("stage 1/5: generating the %s synthetic corpus in %s", preset, corpus)
+        log.info("stage 1/6: generating the %s synthetic corpus in %s", preset, corpus)
         generate_corpus(
             load_synth_config(preset_path(preset)), corpus, seed=seed, workers=workers, overwrite=True
         )
@@ -98,13 +113,13 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
     asr = asr_stage(corpus, out)
     if asr is not None:
         summary["asr"] = {"test_cer": asr["cer"], "test_cer_lm": asr["with_lm"]["cer"]}
-    log.info("stage 3/5: speech emotion on %s", corpus)
+    log.info("stage 3/6: speech emotion on %s", corpus)
     from callqa.training.ser_cli import ser_stage
 
     ser = ser_stage(corpus, out / "ser")
     summary["ser"] = {k: ser["metrics"][k] for k in ("ua", "wa", "macro_f1")} | {"turns": ser["turns"]}
     if asr is not None:
-        log.info("stage 4/5: whole calls through the pipeline")
+        log.info("stage 4/6: whole calls through the pipeline")
         from callqa.serving.asr_onnx import load_asr
         from callqa.serving.ser_onnx import load_ser
         from callqa.serving.vad import load_vad
@@ -112,7 +127,7 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
         models = load_asr(asr["model"]), load_vad("energy"), load_ser(out / "ser" / "export" / "ser.onnx")
         summary["pipeline"] = call_stage(corpus, out, CallPipeline(*models, raw=True))
         summary["asr"]["handwritten_cer_lm"] = handwritten_with_lm(asr, out)
-        log.info("stage 5/5: judging calls by the rubric and measuring against the inspectors")
+        log.info("stage 5/6: judging calls by the rubric and measuring against the inspectors")
         from callqa.data.rubric import load_rubric
         from callqa.qa.rules import RuleSet
         from callqa.quickstart_qa import qa_stage
@@ -124,8 +139,23 @@ def run_quickstart(out: Path, preset: str = "small", seed: int = 0, workers: int
         phrases = RuleSet(load_rubric()).phrases()
         listen = CallPipeline(*models, raw=True, keywords=models[0].spotter(phrases))
         summary["qa"] = qa_stage(corpus, out, listen, seed=seed)
+        log.info("stage 6/6: promoting the models, serving the champions, scoring calls over HTTP")
+        summary["serve"] = serve(out, corpus, tracking_uri or default_tracking_uri())
     write_json(out / "summary.json", summary)
     log.info("figures of this run: %s", out / "summary.json")
+
+
+def serve(out: Path, corpus: Path, tracking_uri: str) -> dict:
+    """Stage 6 on this run's models and reports (the folders the stages before wrote)."""
+    from callqa.quickstart_serve import Candidate, serve_stage
+
+    candidates = [
+        Candidate("asr", out / "export" / "asr", out / "eval" / "asr" / "asr_eval.json"),
+        Candidate("ser", out / "ser" / "export", out / "ser" / "eval" / "metrics.json"),
+        Candidate("qa", out / "qa" / "qa-linear.json", out / "qa" / "eval" / "qa_eval.json"),
+    ]
+    report = json.loads((out / "qa" / "eval" / "qa_eval.json").read_text(encoding="utf-8"))
+    return serve_stage(out, candidates, corpus, out / "qa-eval", report, tracking_uri)
 
 
 def handwritten_with_lm(asr: dict, out: Path) -> float:

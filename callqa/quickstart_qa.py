@@ -129,14 +129,15 @@ def train_turns(train_dir: Path, heard: Path, out: Path) -> Path:
     return out / "export" / "qa.onnx"
 
 
-def _ci(v: list[float] | None) -> str:
+def ci_text(v: list[float] | None) -> str:
+    """A figure with its interval, as the agreement tables show it."""
     if not v or not math.isfinite(v[0]):
         return "—"
     return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if math.isfinite(v[1]) else f"{v[0]:.3f}"
 
 
 def _row(name: str, m: dict[str, Any]) -> list[Any]:
-    return [name, m["calls"], *(_ci(m[k]) for k in ("qwk", "spearman", "mae", "band_exact"))]
+    return [name, m["calls"], *(ci_text(m[k]) for k in ("qwk", "spearman", "mae", "band_exact"))]
 
 
 def print_agreement(reports: dict[str, dict[str, Any]]) -> None:

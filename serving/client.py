@@ -72,6 +72,14 @@ class ScoringClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> ScoringClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
 
 def _error(r: httpx.Response) -> str:
     try:
