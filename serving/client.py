@@ -43,9 +43,15 @@ def free_port() -> int:
 class ScoringClient:
     """``POST /v1/calls:score`` and the health probe, with the API key when the server needs one."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
 
     def ready(self) -> bool:
         try:

@@ -345,3 +345,64 @@ def test_a_record_names_the_registry_version_its_models_came_from(
     assert record.models["asr"].path == "models:/callqa-asr/3"
     assert scorer.model_infos(from_audio=True)["asr"].path == "models:/callqa-asr/3"
     assert record.models["ser"].path == pipeline.models()["ser"].path
+
+
+def test_calls_posted_at_once_each_get_their_own_record(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    """Six different calls in flight together on two workers: every answer is the batch record of the
+    call that was posted (no result handed to the wrong request), and none is refused."""
+    app = create_app(_scorer(), Limits(max_concurrent=2, max_queue=8))
+    calls = tiny_calls[:6]
+
+    async def burst() -> list:
+        import httpx
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as http:
+            posts = [
+                http.post(
+                    "/v1/calls:score",
+                    files={"audio": (c.audio, (tiny_corpus / c.audio).read_bytes(), "audio/wav")},
+                    data={"metadata": f'{{"id": "{c.id}"}}'},
+                )
+                for c in calls
+            ]
+            return await asyncio.gather(*posts)
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [200] * len(calls)
+    batch = _scorer()
+    for call, answer in zip(calls, answers, strict=True):
+        want = batch.score(Job(call.id, tiny_corpus / call.audio)).to_json()
+        got = answer.json()
+        assert got["id"] == call.id and got["total"] == want["total"] and got["items"] == want["items"]
+        assert [(t["start"], t["end"]) for t in got["call"]["turns"]] == [
+            (t["start"], t["end"]) for t in want["call"]["turns"]
+        ]
+
+
+def test_the_client_waits_out_a_full_server_and_reports_a_refusal(
+    tiny_corpus: Path, tiny_calls: list[CallRecord]
+) -> None:
+    import httpx
+
+    from callqa.serving.client import ScoringClient, ServerError
+
+    call = tiny_calls[0]
+    record = _scorer().score(Job(call.id, tiny_corpus / call.audio)).to_json()
+    seen: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("x-api-key", ""))
+        if len(seen) < 3:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"error": "busy"})
+        if len(seen) == 3:
+            return httpx.Response(200, json=record)
+        return httpx.Response(400, json={"error": "call.wav: truncated WAV"})
+
+    with ScoringClient("http://test", api_key="k", transport=httpx.MockTransport(server)) as client:
+        got = client.score(tiny_corpus / call.audio, {"id": call.id})
+        assert got.id == call.id and got.total == record["total"] and seen == ["k", "k", "k"]
+        with pytest.raises(ServerError, match=r"400 call\.wav: truncated WAV"):
+            client.score(tiny_corpus / call.audio)
