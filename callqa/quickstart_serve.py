@@ -135,7 +135,7 @@ def serve_stage(
         "eval_same_total_as_in_process": [same, len(in_process)],
     }
     log.info("served totals equal the in-process judge's on %d of %d evaluation calls", same, len(in_process))
-    where_to_look(out, tracking_uri)
+    where_to_look(out, tracking_uri, args)
     return figures
 
 
@@ -189,7 +189,7 @@ def print_served(
     )
 
 
-def where_to_look(out: Path, tracking_uri: str) -> None:
+def where_to_look(out: Path, tracking_uri: str, serve_args: list[str]) -> None:
     console = make_console()
     console.print("Where to look next:", markup=False)
     for line in (
@@ -197,8 +197,7 @@ def where_to_look(out: Path, tracking_uri: str) -> None:
         f"  QA report (agreement plots, confusion, calibration):  {out / 'qa' / 'eval' / 'report.html'}",
         f"  corpus report:  {out / 'corpus-stats' / 'report.html'}",
         f"  records the server returned:  {out / 'serve' / 'scored-test.jsonl'}",
-        "  serve the champions yourself:  callqa serve -m models:/callqa-asr@champion "
-        "--ser-model models:/callqa-ser@champion --qa-model models:/callqa-qa@champion",
+        f"  serve the champions yourself:  callqa serve {' '.join(serve_args)}",
         f"  every figure of this run:  {out / 'summary.json'}",
     ):
         console.print(line, markup=False, highlight=False)

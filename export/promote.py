@@ -251,6 +251,9 @@ def _champion(client: Any, name: str) -> Evidence | None:
     raw["interval"] = tuple(raw["interval"]) if raw.get("interval") else None
     raw.pop("items", None)
     ev = Evidence(**raw)
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # one small JSON: a bar would only clutter the log
     with tempfile.TemporaryDirectory() as tmp:
         try:
             folder = Path(client.download_artifacts(version.run_id, "evaluation", tmp))
