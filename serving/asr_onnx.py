@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from callqa.models.asr.decoding import (
     LENGTH_BONUS,
@@ -24,7 +23,7 @@ from callqa.models.asr.keywords import Edges, KeywordSpotter
 from callqa.models.asr.lm import CharNgram
 from callqa.models.tokenizer import CharTokenizer
 from callqa.qa.match import sound_classes
-from callqa.serving.sessions import open_session
+from callqa.serving.sessions import model_kind, open_session
 
 if TYPE_CHECKING:
     from callqa.serving.whisper_onnx import OnnxWhisper
@@ -128,12 +127,7 @@ def load_asr(path: str | os.PathLike[str], threads: int | None = None) -> OnnxAs
 
     Both engines offer ``transcribe(waves, beam, hotwords) -> list[Transcript]`` and ``sample_rate``.
     """
-    kind = (
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        .get_modelmeta()
-        .custom_metadata_map.get("callqa.kind")
-    )
-    if kind == "asr-whisper":
+    if model_kind(path) == "asr-whisper":
         from callqa.serving.whisper_onnx import OnnxWhisper
 
         return OnnxWhisper(path, threads)

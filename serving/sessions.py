@@ -25,15 +25,25 @@ def open_session(
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(
-            str(path), opts, providers=providers() if gpu else ["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
-        raise ValueError(f"{path}: cannot open as an ONNX model ({exc})") from None
+    session = _session(path, opts, providers() if gpu else ["CPUExecutionProvider"])
     meta: dict[str, Any] = dict(session.get_modelmeta().custom_metadata_map)
     if meta.get("callqa.kind") != kind:
         raise ValueError(
             f"{path}: not a callqa {kind} model (metadata callqa.kind={meta.get('callqa.kind')!r})"
         )
     return session, meta
+
+
+def model_kind(path: str | os.PathLike[str]) -> str | None:
+    """The ``callqa.kind`` a file's metadata declares (None when it declares none)."""
+    meta = _session(path, ort.SessionOptions(), ["CPUExecutionProvider"]).get_modelmeta()
+    return meta.custom_metadata_map.get("callqa.kind")
+
+
+def _session(
+    path: str | os.PathLike[str], opts: ort.SessionOptions, using: list[str]
+) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(path), opts, providers=using)
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
+        raise ValueError(f"{path}: cannot open as an ONNX model ({exc})") from None
