@@ -94,3 +94,8 @@ def test_unknown_names_and_missing_files_are_one_line(tmp_path: Path) -> None:
     missing = _callqa("corpus", "stats", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
     assert missing.stderr.startswith(f"error: {tmp_path / 'nowhere'}")
+    (tmp_path / "text.onnx").write_text("not a model", encoding="utf-8")
+    for model in ("none.onnx", "text.onnx"):
+        served = _callqa("serve", "-m", str(tmp_path / model), "--port", "0")
+        assert served.returncode == 1 and "Traceback" not in served.stderr
+        assert served.stderr.startswith(f"error: {tmp_path / model}: cannot open as an ONNX model")
