@@ -18,7 +18,7 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler], force=True
     )
-    for noisy in ("jieba", "matplotlib", "PIL", "urllib3", "filelock"):
+    for noisy in ("jieba", "matplotlib", "PIL", "urllib3", "filelock", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

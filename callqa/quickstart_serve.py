@@ -54,10 +54,10 @@ def promote_all(candidates: list[Candidate], tracking_uri: str) -> dict[str, dic
 
     out = {}
     for c in candidates:
-        decision, version = promote(c.kind, c.export, c.evaluation, tracking_uri)
+        decision, version = promote(c.kind, c.export, c.evaluation, tracking_uri)  # logs its reasons
         out[c.kind] = {"version": version, "champion": decision.promote, "reasons": decision.reasons}
-        verdict = "champion" if decision.promote else "REFUSED, the current champion is served"
-        log.info("callqa-%s version %d: %s (%s)", c.kind, version, verdict, "; ".join(decision.reasons))
+        if not decision.promote:
+            log.warning("callqa-%s version %d was refused: the current champion is served", c.kind, version)
     return out
 
 
@@ -121,6 +121,8 @@ def serve_stage(
         served_eval, failed_eval = score_calls(client, evaluation, evaluation.calls, "HTTP eval calls")
     write_records(folder / "scored-test.jsonl", served_test)
     write_records(folder / "scored-eval.jsonl", served_eval)
+    served_models = {k: m.path for k, m in served_eval[0].models.items()} if served_eval else {}
+    log.info("the server scored with %s", ", ".join(f"{k} {v}" for k, v in served_models.items()))
     by_id = {s.id: s for s in served_eval}
     agreement = score_agreement(evaluation, by_id)
     in_process = eval_report.get("per_item", {})
@@ -128,7 +130,7 @@ def serve_stage(
     print_served(served_test, test, agreement, eval_report)
     figures = {
         "promotion": decisions,
-        "models": {k: m.path for k, m in served_eval[0].models.items()} if served_eval else {},
+        "models": served_models,
         "test_calls": len(served_test),
         "refused": failed + failed_eval,
         "eval": agreement,

@@ -118,4 +118,3 @@ def test_warnings_go_to_stderr_and_jsonl_stays_parseable(
     assert result.exit_code == 0, result.output
     record = CallResult.model_validate(json.loads(result.stdout))  # one JSON line and nothing else
     assert record.warnings and "mix of speakers" in " ".join(result.stderr.split())
-

@@ -50,6 +50,7 @@ def test_a_call_scored_over_http_is_the_batch_record(
     for key in ("id", "total", "band", "fatal", "items", "events", "masked"):
         assert body[key] == batch[key], key
     assert body["masked"] and body["call"]["turns"]
+    assert body["call"]["audio"] == Path(call.audio).name  # the upload's name, not the server's temp path
     # the speaker mapping travels in the metadata
     swapped = _post(
         client, tiny_corpus / call.audio, metadata='{"channels": {"agent": 1, "customer": 0}}'
