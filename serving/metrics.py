@@ -43,12 +43,12 @@ class Metrics:
         self.in_flight = Gauge("callqa_calls_in_flight", "Calls being scored now.", registry=r)
         loaded = Gauge(
             "callqa_model_info",
-            "The models loaded (value 1).",
-            ["model", "kind", "version", "quantization"],
+            "The models loaded (value 1); source is the file or the registry version they came from.",
+            ["model", "kind", "version", "quantization", "source"],
             registry=r,
         )
         for name, m in models.items():
-            loaded.labels(name, m.kind, m.version or "", m.quantization or "").set(1)
+            loaded.labels(name, m.kind, m.version or "", m.quantization or "", m.path or "").set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

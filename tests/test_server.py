@@ -187,7 +187,7 @@ def test_metrics_count_requests_refusals_audio_and_models(
     assert float(audio.split()[1]) == pytest.approx(sf.info(good).duration, abs=0.01)
     assert 'callqa_calls_scored_total{judged="true"} 1.0' in text
     assert 'callqa_request_seconds_bucket{le="+Inf",route="/v1/calls:score"} 2.0' in text
-    assert 'callqa_model_info{kind="energy",model="vad",quantization="",version="1"} 1.0' in text
+    assert 'callqa_model_info{kind="energy",model="vad",quantization="",source="",version="1"} 1.0' in text
     assert "callqa_calls_in_flight 0.0" in text
 
 
@@ -345,6 +345,10 @@ def test_a_record_names_the_registry_version_its_models_came_from(
     record = scorer.score(Job(call.id, tiny_corpus / call.audio))
     assert record.models["asr"].path == "models:/callqa-asr/3"
     assert scorer.model_infos(from_audio=True)["asr"].path == "models:/callqa-asr/3"
+    from callqa.serving.metrics import Metrics
+
+    text = Metrics(scorer.model_infos(from_audio=True)).render().decode()
+    assert 'model="asr",quantization="",source="models:/callqa-asr/3"' in text
     assert record.models["ser"].path == pipeline.models()["ser"].path
 
 
