@@ -121,7 +121,7 @@ def serve_stage(
         served_eval, failed_eval = score_calls(client, evaluation, evaluation.calls, "HTTP eval calls")
     write_records(folder / "scored-test.jsonl", served_test)
     write_records(folder / "scored-eval.jsonl", served_eval)
-    served_models = {k: m.path for k, m in served_eval[0].models.items()} if served_eval else {}
+    served_models = {k: m.path for k, m in served_eval[0].models.items() if m.path} if served_eval else {}
     log.info("the server scored with %s", ", ".join(f"{k} {v}" for k, v in served_models.items()))
     by_id = {s.id: s for s in served_eval}
     agreement = score_agreement(evaluation, by_id)

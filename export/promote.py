@@ -176,9 +176,11 @@ def promote(
     """Register the model as a new version of ``name`` (default ``callqa-KIND``) and move the champion
     alias to it when every gate passes; returns the decision and the version number."""
     import mlflow
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
     from callqa.evaluation.tracking import use_experiment
 
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # a few small files: bars would only clutter the log
     name = name or f"callqa-{kind}"
     new = evidence(kind, Path(export), Path(evaluation))
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
@@ -251,9 +253,6 @@ def _champion(client: Any, name: str) -> Evidence | None:
     raw["interval"] = tuple(raw["interval"]) if raw.get("interval") else None
     raw.pop("items", None)
     ev = Evidence(**raw)
-    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
-
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # one small JSON: a bar would only clutter the log
     with tempfile.TemporaryDirectory() as tmp:
         try:
             folder = Path(client.download_artifacts(version.run_id, "evaluation", tmp))
