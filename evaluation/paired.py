@@ -19,9 +19,7 @@ from typing import Any
 import numpy as np
 
 from callqa.evaluation.qa_metrics import Interval, boot, qwk
-
-#: What each report's ``per_item`` rows hold, in order.
-PER_ITEM_FIELDS = {"cer": ("errors", "chars"), "ua": ("label", "prediction"), "qwk": ("model", "consensus")}
+from callqa.evaluation.ser_metrics import classification_metrics
 
 
 def _cer(rows: np.ndarray) -> float:
@@ -30,8 +28,7 @@ def _cer(rows: np.ndarray) -> float:
 
 def _ua(rows: np.ndarray) -> float:
     labels, preds = rows[:, 0].astype(int), rows[:, 1].astype(int)
-    present = np.unique(labels)
-    return float(np.mean([(preds[labels == k] == k).mean() for k in present]))
+    return float(classification_metrics(labels, preds, int(rows.max()) + 1)["ua"])
 
 
 def _qwk(rows: np.ndarray) -> float:
