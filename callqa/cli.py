@@ -695,12 +695,19 @@ def package_command(
     ensemble: Annotated[
         bool, typer.Option(help="SER checkpoints of separate runs: judge together instead of averaging.")
     ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="The base a fine-tune started from: move the weights part of the way back to it."),
+    ] = None,
+    base_weight: Annotated[float, typer.Option(help="How far back towards --base (0: not at all).")] = 0.5,
 ) -> None:
     """Package checkpoints as a shippable base model: averaged fp16/int8 weights, no optimiser state."""
     from callqa.training.package import package_checkpoint
 
     provenance = {"recipe": recipe} if recipe else None
-    path = package_checkpoint(checkpoints, out, provenance, weights=weights, ensemble=ensemble)
+    path = package_checkpoint(
+        checkpoints, out, provenance, weights=weights, ensemble=ensemble, base=base, base_weight=base_weight
+    )
     log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
 
 

@@ -183,6 +183,45 @@ def test_package_averages_checkpoints_of_one_run(tmp_path: Path, tiny_utterances
         package_checkpoint([paths[0], tmp_path / "other.ckpt"], tmp_path / "bad.ckpt")
 
 
+def test_package_moves_a_fine_tune_back_towards_its_base(
+    tmp_path: Path, tiny_utterances: list[Utterance]
+) -> None:
+    from callqa.training.package import package_checkpoint
+
+    tok = CharTokenizer.build(u.text for u in tiny_utterances)
+    states = {}
+    for name in ("base", "tuned"):
+        torch.manual_seed(len(name))
+        module = AsrModule(TINY, tok.to_json())
+        torch.save(
+            {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, tmp_path / name
+        )
+        states[name] = module.state_dict()
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    packed = torch.load(
+        package_checkpoint(tuned, tmp_path / "wise.ckpt", base=base, base_weight=0.25), weights_only=True
+    )
+    name = next(k for k, v in packed["state_dict"].items() if v.is_floating_point() and v.numel() > 100)
+    expected = 0.75 * states["tuned"][name] + 0.25 * states["base"][name]
+    assert torch.allclose(packed["state_dict"][name].float(), expected, atol=1e-3)
+    assert not torch.allclose(expected, states["tuned"][name], atol=1e-2)
+    assert packed["provenance"]["interpolated"] == {"base": str(base), "base_weight": 0.25}
+    same = torch.load(
+        package_checkpoint(tuned, tmp_path / "same.ckpt", base=base, base_weight=0.0), weights_only=True
+    )
+    assert torch.allclose(same["state_dict"][name].float(), states["tuned"][name], atol=1e-3)
+
+    other = AsrModule(TINY, CharTokenizer.build(u.text for u in tiny_utterances[:5]).to_json())
+    torch.save(
+        {"hyper_parameters": dict(other.hparams), "state_dict": other.state_dict()}, tmp_path / "other"
+    )
+    with pytest.raises(ValueError, match="other: its tokenizer differs"):
+        package_checkpoint(tuned, tmp_path / "bad.ckpt", base=tmp_path / "other")
+    with pytest.raises(ValueError, match=r"base_weight must be in \[0, 1\)"):
+        package_checkpoint(tuned, tmp_path / "bad.ckpt", base=base, base_weight=1.0)
+    assert not (tmp_path / "bad.ckpt").exists()
+
+
 def test_quantize_rows_is_within_half_a_step_of_each_row() -> None:
     from callqa.training.package import quantize_rows
 

@@ -47,6 +47,8 @@ def test_asr_stage_end_to_end(
     assert (tmp_path / "mlflow.db").exists()  # the overrides reached the trainer
     export = json.loads((tmp_path / "qs" / "export" / "asr" / "export.json").read_text(encoding="utf-8"))
     assert export["parity"]["passed"] and "cer_change" in export["int8"]
+    tuned = torch.load(tmp_path / "qs" / "asr" / "asr-finetuned.ckpt", weights_only=True)
+    assert tuned["provenance"]["interpolated"] == {"base": str(path), "base_weight": 0.5}
 
 
 @pytest.mark.skipif(not BASE_ASR.exists(), reason="no base checkpoint shipped yet")
