@@ -205,12 +205,18 @@ def _ensemble(
 
 
 def _run(paths: list[Path], ckpts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Provenance of checkpoints of one run: which were averaged, and the run as MLflow has it."""
+    """Provenance of averaged checkpoints (each with its folder and run, since two cycles' checkpoints
+    share file names), and the last one's run as MLflow has it."""
     last = ckpts[-1]
     return {
         "source": paths[-1].name,
         "averaged": [
-            {"file": p.name, "global_step": c.get("global_step")} for p, c in zip(paths, ckpts, strict=True)
+            {
+                "file": f"{p.parent.name}/{p.name}",
+                "global_step": c.get("global_step"),
+                "mlflow_run_id": c.get("hyper_parameters", {}).get("mlflow_run_id"),
+            }
+            for p, c in zip(paths, ckpts, strict=True)
         ],
         "global_step": last.get("global_step"),
         "epoch": last.get("epoch"),
