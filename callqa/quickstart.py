@@ -48,9 +48,9 @@ def _reusable(corpus: Path, **expected: object) -> bool:
 
 
 BASE_ASR = Path(str(resources.files("callqa.models") / "asr" / "base" / "asr-base.ckpt"))
-#: How far the fine-tuned ASR moves back towards its base. Chosen on corpus13's dev split, a richer
-#: generator corpus the quickstart never trains on (CER 0.2069 / 0.2064 / 0.2070 at 0.7 / 0.5 / 0.3 of
-#: the fine-tune; 0.2098 fine-tuned alone, 0.2084 the base alone), never on the hand-written set.
+#: How far the fine-tuned ASR moves back towards its base. Chosen with the stage-19 base on corpus13's
+#: dev split, a richer generator corpus the quickstart never trains on: CER 0.2070 / 0.2064 / 0.2069 at
+#: 0.3 / 0.5 / 0.7, 0.2098 fine-tuned alone (0), 0.2084 the base alone (1). Never on the hand-written set.
 FINETUNE_BASE_WEIGHT = 0.5
 
 
