@@ -45,10 +45,14 @@ from callqa.models.checkpoint import model_state, read_checkpoint
 log = logging.getLogger(__name__)
 
 
-def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Mean of floating-point tensors over ``states``; other tensors (counters) come from the last one."""
+def average_state_dicts(
+    states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float] | None = None
+) -> dict[str, torch.Tensor]:
+    """Mean of floating-point tensors over ``states`` (weighted by ``weights``, which sum to one; equal
+    without), in the last one's dtype; other tensors (counters) come from the last one."""
     if not states:
         raise ValueError("no checkpoints to average")
+    w = None if weights is None else torch.tensor(weights, dtype=torch.float64)
     keys = states[0].keys()
     for i, s in enumerate(states[1:], 1):
         if s.keys() != keys:
@@ -58,26 +62,12 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
         tensors = [s[k] for s in states]
         if any(t.shape != tensors[0].shape for t in tensors):
             raise ValueError(f"{k}: shapes differ between checkpoints")
-        if tensors[0].is_floating_point():
-            out[k] = torch.stack([t.double() for t in tensors]).mean(0).to(tensors[0].dtype)
+        if tensors[-1].is_floating_point():
+            stacked = torch.stack([t.double() for t in tensors])
+            mean = stacked.mean(0) if w is None else torch.tensordot(w, stacked, dims=1)
+            out[k] = mean.to(tensors[-1].dtype)
         else:
             out[k] = tensors[-1]
-    return out
-
-
-def interpolate_state_dicts(
-    tuned: dict[str, torch.Tensor], base: dict[str, torch.Tensor], base_weight: float
-) -> dict[str, torch.Tensor]:
-    """``tuned`` moved ``base_weight`` of the way back to ``base``, for the floating-point tensors the two
-    share by name (``base`` without the LightningModule's ``model.`` prefix, as ``model_state`` gives)."""
-    out = dict(tuned)
-    for k, v in tuned.items():
-        b = base.get(k.removeprefix("model."))
-        if not v.is_floating_point() or b is None:
-            continue
-        if b.shape != v.shape:
-            raise ValueError(f"{k}: shapes differ between the checkpoint and its base")
-        out[k] = ((1 - base_weight) * v.double() + base_weight * b.double()).to(v.dtype)
     return out
 
 
@@ -95,10 +85,9 @@ def _toward_base(
             raise ValueError(
                 f"{base}: its {key} differs from the checkpoint's; only a model's own base mixes in"
             )
-    return interpolate_state_dicts(state, model_state(ckpt), base_weight), {
-        "base": str(base),
-        "base_weight": base_weight,
-    }
+    theirs_state = {f"model.{k}": v for k, v in model_state(ckpt).items()}
+    mixed = average_state_dicts([theirs_state, state], weights=(base_weight, 1 - base_weight))
+    return mixed, {"base": str(base), "base_weight": base_weight}
 
 
 def _architecture(ckpt: dict[str, Any]) -> dict[str, Any]:
